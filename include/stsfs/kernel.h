@@ -1,0 +1,102 @@
+/* Kernel access: loop ioctls, libblkid, libdevmapper, external tools.
+ * No FUSE types here. Every function returns 0 (or a count) or -errno and,
+ * on failure, writes a short reason into `why` (STSFS_WHY_LEN bytes). */
+#ifndef STSFS_KERNEL_H
+#define STSFS_KERNEL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stsfs/kv.h"
+#include "stsfs/value.h"
+
+/* ---- loop devices ---- */
+
+struct kloop_config {
+	const char *backing;   /* canonical path of the backing file */
+	uint64_t offset;
+	uint64_t sizelimit;
+	uint32_t sector_size;  /* 0: kernel default */
+	bool read_only, autoclear, partscan, direct_io;
+};
+
+/* What the kernel reports for a bound loop device (sysfs + LOOP_GET_STATUS64). */
+struct kloop_state {
+	int nr;
+	dev_t dev;
+	char backing[PATH_MAX];
+	dev_t backing_dev;
+	ino_t backing_ino;
+	uint64_t offset, sizelimit, size_bytes;
+	uint32_t sector_size;
+	bool read_only, autoclear, partscan, direct_io;
+};
+
+/* Attach to a free device: LOOP_CTL_GET_FREE + LOOP_CONFIGURE, retrying with
+ * a fresh device when another program takes it first (EBUSY); falls back to
+ * LOOP_SET_FD + LOOP_SET_STATUS64 on kernels without LOOP_CONFIGURE. */
+int kloop_attach(const struct kloop_config *cfg, int *nr, char *why);
+/* Detach; -EBUSY (device unchanged) while anything else holds it open. */
+int kloop_detach(int nr, char *why);
+/* -ENXIO when the device does not exist or has no backing file. */
+int kloop_query(int nr, struct kloop_state *st);
+/* Bound loop device numbers, ascending. Caller frees *nrs. */
+int kloop_list(int **nrs, size_t *n);
+/* Re-read the backing file's size into the device's capacity. */
+int kloop_set_capacity(int nr, char *why);
+int kloop_set_offset_limit(int nr, uint64_t offset, uint64_t sizelimit, char *why);
+int kloop_set_flag(int nr, unsigned lo_flag, bool on, char *why);
+int kloop_set_direct_io(int nr, bool on, char *why);
+int kloop_set_sector_size(int nr, uint32_t size, char *why);
+void kloop_devpath(int nr, char *buf, size_t len);
+
+/* ---- block devices (any MAJ:MIN) ---- */
+
+/* /dev path of a block device; creates the node under /dev when missing
+ * (no udev, e.g. in the test VM). */
+int kblk_devpath(dev_t dev, const char *kname, char *buf, size_t len);
+int kblk_size(dev_t dev, uint64_t *bytes);
+/* True when something holds the device (dm table, mount): sysfs holders or
+ * an exclusive opener. */
+bool kblk_in_use(dev_t dev);
+
+/* libblkid low-level probe of a region (size 0: to the end), as `blkid -p
+ * -o export` names the values. Nothing found is not an error. */
+int kblk_probe(const char *devpath, uint64_t offset, uint64_t size, struct kv_block *out, char *why);
+
+struct kblk_part {
+	int partno;
+	uint64_t start, size; /* bytes */
+	char type[64];
+	char uuid[64];
+	char name[128];
+};
+/* Partition list; *parts is NULL with *n = 0 when there is no table. */
+int kblk_partitions(const char *devpath, struct kblk_part **parts, size_t *n, char *why);
+
+/* ---- external tools (dmpd) ---- */
+
+/* Runs argv[0] (searched in PATH) without a shell, stdin from /dev/null;
+ * collects stdout and stderr (malloc'd, NUL-terminated; either may be NULL
+ * to discard) and the exit status. -ENOENT when the tool is missing. */
+int ktool_run(const char *const argv[], char **out, char **err, int *exit_code, char *why);
+
+/* ---- system facts ---- */
+
+void ksys_kernel_release(char *buf, size_t len);
+/* `thin_check -V`; "unavailable" when the tools are missing. Cached. */
+const char *ksys_thin_tools_version(void);
+
+/* ---- device-mapper (driver facts) ---- */
+
+void kdm_library_version(char *buf, size_t len);
+/* -ENODEV when the running kernel has no device-mapper. */
+int kdm_driver_version(char *buf, size_t len, char *why);
+/* One "name MAJOR.MINOR.PATCH" per loaded target. */
+int kdm_targets(char **text, char *why);
+void kdm_init(void);
+
+#endif

@@ -1,0 +1,19 @@
+/* What must survive a restart: one small key=value file per object under
+ * <state-dir>/<kind>/<name>, replaced atomically (temp + fsync + rename). */
+#ifndef STSFS_STATE_H
+#define STSFS_STATE_H
+
+#include "stsfs/kv.h"
+
+int state_init(const char *dir, char *why);
+int state_save(const char *kind, const char *name, const struct kv_block *b, char *why);
+int state_delete(const char *kind, const char *name);
+/* Calls cb for every saved object of a kind, in name order; a file that does
+ * not parse is reported through cb's `why` argument (b is NULL then). */
+int state_load(const char *kind, void (*cb)(const char *name, const struct kv_block *b, const char *why, void *arg),
+	       void *arg);
+
+/* Pure: `key=value` lines (no blank-line blocks) into string values. */
+int kvtext_parse(const char *text, struct kv_block *out, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,123 @@
+/* The tree: every directory kind declares its files once, in a table that
+ * lookup, getattr, readdir, open, read and write all walk. */
+#ifndef STSFS_TREE_H
+#define STSFS_TREE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stsfs/kv.h"
+#include "stsfs/why.h"
+
+#define TREE_MAX_DEPTH 8
+
+struct options {
+	const char *image_dir;
+	const char *state_dir;
+	char **allow_backing; /* canonical paths */
+	size_t n_allow_backing;
+	bool allow_host_devices;
+	bool manage_external;
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;
+};
+extern struct options opts;
+
+/* The last error of an object, readable in its `error` file. */
+struct errslot {
+	pthread_mutex_t lock;
+	char msg[STSFS_WHY_LEN];
+};
+#define ERRSLOT_INIT { PTHREAD_MUTEX_INITIALIZER, "" }
+void errslot_set(struct errslot *e, const char *msg);
+char *errslot_show(struct errslot *e);
+
+struct dir_kind;
+
+/* Where a request is: the path components from the root to the directory
+ * that holds the file (or is the directory), plus room for a reason. */
+struct ctx {
+	const char *comp[TREE_MAX_DEPTH];
+	const struct dir_kind *kinds[TREE_MAX_DEPTH]; /* kind of each component */
+	int depth;
+	const struct dir_kind *kind;                  /* kinds[depth-1], or root */
+	char why[STSFS_WHY_LEN];
+};
+
+enum file_type {
+	FT_ATTR, /* rendered text, one value */
+	FT_DATA, /* the bytes of a block device */
+};
+
+struct file_def {
+	const char *name;
+	unsigned perm;             /* 0444 read, 0644 read/write, 0200 write */
+	/* Exactly one of show/kv renders a readable file; kv also gives X.json. */
+	int (*show)(struct ctx *c, char **out);
+	int (*kv)(struct ctx *c, struct kv_doc *doc);
+	bool kv_array;             /* X.json is always an array */
+	/* Applies a written value (whitespace-trimmed unless raw). */
+	int (*store)(struct ctx *c, const char *value);
+	bool raw;
+	bool (*visible)(struct ctx *c); /* NULL: always */
+	enum file_type type;
+};
+
+struct subdir_def {
+	const char *name;
+	const struct dir_kind *kind;
+	bool (*visible)(struct ctx *c);
+};
+
+/* The device behind a block object, for the shared block files. */
+struct blockref {
+	dev_t dev;
+	char devpath[64];
+	bool read_only;      /* the device itself is read-only */
+	bool data_allowed;   /* external objects without --manage-external: no data */
+};
+
+struct dir_kind {
+	const char *name;
+	const struct file_def *files[3]; /* tables, each ending with { NULL } */
+	const struct subdir_def *subdirs; /* ends with { NULL } */
+	/* Dynamic children (objects). */
+	int (*list)(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg);
+	const struct dir_kind *(*child)(struct ctx *c, const char *name);
+	int (*mkdir)(struct ctx *c, const char *name);
+	/* Object operations, with c naming the object itself. */
+	int (*remove)(struct ctx *c);
+	int (*rename)(struct ctx *c, const char *newname);
+	struct errslot *(*errslot)(struct ctx *c);
+	/* Block objects: the device, -ENODEV while inactive. */
+	int (*block)(struct ctx *c, struct blockref *b);
+};
+
+/* Tree kinds. */
+extern const struct dir_kind root_kind;
+extern const struct dir_kind loop_dir_kind;
+extern const struct file_def block_files[];
+extern const struct dir_kind partitions_kind;
+extern struct errslot root_error;
+
+/* The ctx of the directory `up` levels above c's. */
+void ctx_up(const struct ctx *c, int up, struct ctx *out);
+
+/* Shared helpers for file tables. */
+int show_text(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int show_error_file(struct ctx *c, char **out);
+/* For visible(): true while the object's block device exists. */
+bool block_active(struct ctx *c);
+
+/* Object kinds' start-up: load persisted objects and adopt kernel devices. */
+int loop_startup(char *why);
+
+/* FUSE session entry point (src/tree/fs.c). */
+struct fuse_args;
+int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bool single_thread);
+
+#endif

@@ -1,0 +1,195 @@
+/* Generic block devices: node paths, sizes, holders, libblkid probing. */
+#include "stsfs/kernel.h"
+
+#include <blkid/blkid.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int uevent_devname(dev_t dev, char *name, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(dev), minor(dev));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[256];
+	int r = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "DEVNAME=", 8) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(name, len, "%s", line + 8);
+			r = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+int kblk_devpath(dev_t dev, const char *kname, char *buf, size_t len)
+{
+	char name[128];
+	if (uevent_devname(dev, name, sizeof(name)) != 0) {
+		if (!kname)
+			return -ENXIO;
+		snprintf(name, sizeof(name), "%s", kname);
+	}
+	snprintf(buf, len, "/dev/%s", name);
+	struct stat st;
+	if (stat(buf, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == dev)
+		return 0;
+	/* Without udev (or before it has run) the node can be missing. */
+	if (mknod(buf, S_IFBLK | 0600, dev) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int kblk_size(dev_t dev, uint64_t *bytes)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/size", major(dev), minor(dev));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*bytes = strtoull(buf, NULL, 10) * 512;
+	return 0;
+}
+
+static bool has_holders(dev_t dev)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/holders", major(dev), minor(dev));
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool any = false;
+	struct dirent *e;
+	while (!any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+bool kblk_in_use(dev_t dev)
+{
+	if (has_holders(dev))
+		return true;
+	char path[PATH_MAX];
+	if (kblk_devpath(dev, NULL, path, sizeof(path)) != 0)
+		return false;
+	int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == EBUSY;
+	close(fd);
+	return false;
+}
+
+static blkid_probe open_probe(const char *devpath, uint64_t offset, uint64_t size, int *fdp, char *why)
+{
+	int fd = open(devpath, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		why_set(why, -errno, "cannot open %s: %s", devpath, strerror(errno));
+		return NULL;
+	}
+	blkid_probe pr = blkid_new_probe();
+	if (!pr || blkid_probe_set_device(pr, fd, (blkid_loff_t)offset, (blkid_loff_t)size) != 0) {
+		why_set(why, -ENOMEM, "libblkid cannot probe %s", devpath);
+		if (pr)
+			blkid_free_probe(pr);
+		close(fd);
+		return NULL;
+	}
+	*fdp = fd;
+	return pr;
+}
+
+int kblk_probe(const char *devpath, uint64_t offset, uint64_t size, struct kv_block *out, char *why)
+{
+	int fd;
+	blkid_probe pr = open_probe(devpath, offset, size, &fd, why);
+	if (!pr)
+		return -EIO;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE |
+						      BLKID_SUBLKS_SECTYPE | BLKID_SUBLKS_USAGE |
+						      BLKID_SUBLKS_VERSION);
+	blkid_probe_enable_partitions(pr, 1);
+	int rc = blkid_do_safeprobe(pr);
+	int r = 0;
+	if (rc == -2) {
+		r = why_set(why, -EIO, "%s: ambivalent result (several signatures; wipefs may help)", devpath);
+	} else if (rc == 0) {
+		int nvals = blkid_probe_numof_values(pr);
+		for (int i = 0; i < nvals && r == 0; i++) {
+			const char *name, *data;
+			size_t len;
+			if (blkid_probe_get_value(pr, i, &name, &data, &len) == 0)
+				r = kv_add_str(out, name, data);
+		}
+	}
+	blkid_free_probe(pr);
+	close(fd);
+	return r;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+static void part_type(blkid_partition par, char *buf, size_t len)
+{
+	const char *s = blkid_partition_get_type_string(par);
+	if (s)
+		copy_str(buf, len, s);
+	else
+		snprintf(buf, len, "0x%x", (unsigned)blkid_partition_get_type(par));
+}
+
+int kblk_partitions(const char *devpath, struct kblk_part **parts, size_t *n, char *why)
+{
+	*parts = NULL;
+	*n = 0;
+	int fd;
+	blkid_probe pr = open_probe(devpath, 0, 0, &fd, why);
+	if (!pr)
+		return -EIO;
+	blkid_probe_enable_superblocks(pr, 0);
+	blkid_probe_enable_partitions(pr, 1);
+	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+	int r = 0;
+	blkid_partlist ls = blkid_do_safeprobe(pr) == 0 ? blkid_probe_get_partitions(pr) : NULL;
+	int count = ls ? blkid_partlist_numof_partitions(ls) : 0;
+	if (count > 0) {
+		*parts = calloc((size_t)count, sizeof(**parts));
+		if (!*parts)
+			r = -ENOMEM;
+	}
+	for (int i = 0; r == 0 && i < count; i++) {
+		blkid_partition par = blkid_partlist_get_partition(ls, i);
+		struct kblk_part *p = &(*parts)[(*n)++];
+		p->partno = blkid_partition_get_partno(par);
+		p->start = (uint64_t)blkid_partition_get_start(par) * 512;
+		p->size = (uint64_t)blkid_partition_get_size(par) * 512;
+		part_type(par, p->type, sizeof(p->type));
+		copy_str(p->uuid, sizeof(p->uuid), blkid_partition_get_uuid(par));
+		copy_str(p->name, sizeof(p->name), blkid_partition_get_name(par));
+	}
+	blkid_free_probe(pr);
+	close(fd);
+	return r;
+}

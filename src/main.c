@@ -1,0 +1,219 @@
+/* stsfs: options, start-up, mount. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "stsfs/kernel.h"
+#include "stsfs/state.h"
+#include "stsfs/tree.h"
+#include "stsfs/value.h"
+
+struct options opts;
+
+struct cli {
+	char *image_dir;
+	char *state_dir;
+	char *owner;
+	char *mode;
+	int allow_host_devices;
+	int manage_external;
+	int help;
+	int version;
+	char **allow;
+	size_t n_allow;
+};
+
+enum { KEY_ALLOW_BACKING };
+
+#define CLI_OPT(t, field) { t, offsetof(struct cli, field), 1 }
+static const struct fuse_opt cli_spec[] = {
+	CLI_OPT("--image-dir=%s", image_dir),
+	CLI_OPT("--image-dir %s", image_dir),
+	CLI_OPT("--state-dir=%s", state_dir),
+	CLI_OPT("--state-dir %s", state_dir),
+	CLI_OPT("--owner=%s", owner),
+	CLI_OPT("--owner %s", owner),
+	CLI_OPT("--mode=%s", mode),
+	CLI_OPT("--mode %s", mode),
+	CLI_OPT("--allow-host-devices", allow_host_devices),
+	CLI_OPT("--manage-external", manage_external),
+	CLI_OPT("--help", help),
+	CLI_OPT("-h", help),
+	CLI_OPT("--version", version),
+	CLI_OPT("-V", version),
+	FUSE_OPT_KEY("--allow-backing=%s", KEY_ALLOW_BACKING),
+	FUSE_OPT_KEY("--allow-backing %s", KEY_ALLOW_BACKING),
+	FUSE_OPT_END
+};
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cli *cli = data;
+	if (key != KEY_ALLOW_BACKING)
+		return 1; /* keep for libfuse */
+	/* fuse_opt hands over "--allow-backing=DIR" or "--allow-backingDIR". */
+	const char *dir = arg + strlen("--allow-backing");
+	if (*dir == '=')
+		dir++;
+	char **p = realloc(cli->allow, (cli->n_allow + 1) * sizeof(*p));
+	if (!p)
+		return -1;
+	cli->allow = p;
+	cli->allow[cli->n_allow++] = strdup(dir);
+	return 0;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n\n"
+	       "stsfs options:\n"
+	       "    --image-dir DIR        where owned images are created (/var/lib/stsfs/images)\n"
+	       "    --state-dir DIR        what survives a restart (/var/lib/stsfs)\n"
+	       "    --allow-backing DIR    directory whose files may back loop devices (repeatable)\n"
+	       "    --allow-host-devices   let tables and pools use devices stsfs did not create\n"
+	       "    --manage-external      let users change and remove devices stsfs did not create\n"
+	       "    --owner UID:GID        owner of the tree (root)\n"
+	       "    --mode MODE            mode of directories, and the base of file modes (0755)\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          print the version\n\n",
+	       prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int parse_owner(const char *s)
+{
+	unsigned uid, gid;
+	char extra;
+	if (sscanf(s, "%u:%u%c", &uid, &gid, &extra) != 2) {
+		fprintf(stderr, "stsfs: --owner wants UID:GID, not '%s'\n", s);
+		return -1;
+	}
+	opts.uid = uid;
+	opts.gid = gid;
+	return 0;
+}
+
+static int parse_mode(const char *s)
+{
+	char *end;
+	unsigned long m = strtoul(s, &end, 8);
+	if (!*s || *end || m > 07777) {
+		fprintf(stderr, "stsfs: --mode wants an octal mode like 0755, not '%s'\n", s);
+		return -1;
+	}
+	opts.mode = (mode_t)m;
+	return 0;
+}
+
+/* Allowed directories are compared after resolving, like the paths. */
+static int resolve_allowed(struct cli *cli)
+{
+	opts.allow_backing = calloc(cli->n_allow ? cli->n_allow : 1, sizeof(char *));
+	if (!opts.allow_backing)
+		return -1;
+	for (size_t i = 0; i < cli->n_allow; i++) {
+		char real[PATH_MAX];
+		if (!cli->allow[i] || !realpath(cli->allow[i], real)) {
+			fprintf(stderr, "stsfs: --allow-backing %s: %s\n", cli->allow[i] ? cli->allow[i] : "",
+				strerror(errno));
+			return -1;
+		}
+		opts.allow_backing[opts.n_allow_backing++] = strdup(real);
+	}
+	return 0;
+}
+
+/* Two daemons on one state directory would both think they own its objects. */
+static int lock_state_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "stsfs: state directory %s is in use by another stsfs (%s)\n", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd; /* held for the life of the process */
+}
+
+static void free_cli(struct cli *cli)
+{
+	for (size_t i = 0; i < cli->n_allow; i++)
+		free(cli->allow[i]);
+	free(cli->allow);
+	free(cli->image_dir);
+	free(cli->state_dir);
+	free(cli->owner);
+	free(cli->mode);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cli cli = { 0 };
+	struct fuse_cmdline_opts fo = { 0 };
+	int ret = 1;
+	if (fuse_opt_parse(&args, &cli, cli_spec, cli_proc) != 0)
+		goto out;
+	if (cli.help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out;
+	}
+	if (cli.version) {
+		printf("stsfs %s\nFUSE library version %s\n", STSFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (!fo.mountpoint) {
+		fprintf(stderr, "stsfs: no mount point (see %s --help)\n", argv[0]);
+		goto out;
+	}
+	opts.image_dir = cli.image_dir ? cli.image_dir : "/var/lib/stsfs/images";
+	opts.state_dir = cli.state_dir ? cli.state_dir : "/var/lib/stsfs";
+	opts.allow_host_devices = cli.allow_host_devices;
+	opts.manage_external = cli.manage_external;
+	opts.mode = 0755;
+	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
+	    resolve_allowed(&cli) != 0)
+		goto out;
+
+	char why[STSFS_WHY_LEN] = "";
+	if (state_init(opts.state_dir, why) != 0) {
+		fprintf(stderr, "stsfs: %s\n", why);
+		goto out;
+	}
+	if (lock_state_dir(opts.state_dir) < 0)
+		goto out;
+	kdm_init();
+	if (loop_startup(why) != 0) {
+		fprintf(stderr, "stsfs: %s\n", why);
+		goto out;
+	}
+	/* The kernel checks modes for other users; stsfs checks the rest. */
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=stsfs,subtype=stsfs");
+	if (fo.debug)
+		fuse_opt_add_arg(&args, "-d");
+	ret = tree_run(&args, fo.mountpoint, fo.foreground, fo.singlethread);
+out:
+	for (size_t i = 0; i < opts.n_allow_backing; i++)
+		free(opts.allow_backing[i]);
+	free(opts.allow_backing);
+	free(fo.mountpoint);
+	free_cli(&cli);
+	fuse_opt_free_args(&args);
+	return ret;
+}

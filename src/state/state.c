@@ -1,0 +1,163 @@
+#include "stsfs/state.h"
+
+#include "stsfs/why.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char state_dir[PATH_MAX];
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int state_init(const char *dir, char *why)
+{
+	snprintf(state_dir, sizeof(state_dir), "%s", dir);
+	int r = mkdir_p(dir);
+	if (r)
+		return why_set(why, r, "cannot create state directory %s: %s", dir, strerror(-r));
+	return 0;
+}
+
+static void kind_dir(const char *kind, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", state_dir, kind);
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, s, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int state_save(const char *kind, const char *name, const struct kv_block *b, char *why)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
+	kind_dir(kind, dir, sizeof(dir));
+	int r = mkdir_p(dir);
+	if (r)
+		return why_set(why, r, "cannot create %s: %s", dir, strerror(-r));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	struct kv_doc doc = { .blocks = (struct kv_block *)b, .n = 1, .cap = 1 };
+	char *text = kv_render_text(&doc);
+	if (!text)
+		return why_set(why, -ENOMEM, "out of memory saving state");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		r = write_all(fd, text, strlen(text));
+		if (!r && fsync(fd) < 0)
+			r = -errno;
+		if (close(fd) < 0 && !r)
+			r = -errno;
+		if (!r && rename(tmp, path) < 0)
+			r = -errno;
+		if (r)
+			unlink(tmp);
+	}
+	free(text);
+	if (r)
+		return why_set(why, r, "cannot save state of %s/%s: %s", kind, name, strerror(-r));
+	/* The rename itself must be durable for a SIGKILL'd daemon to find it. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int state_delete(const char *kind, const char *name)
+{
+	char path[PATH_MAX + 72];
+	snprintf(path, sizeof(path), "%s/%s/%s", state_dir, kind, name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n = getdelim(&buf, &len, '\0', f);
+	fclose(f);
+	if (n < 0) {
+		free(buf);
+		return strdup("");
+	}
+	return buf;
+}
+
+static int cmp_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int visible(const struct dirent *e)
+{
+	return e->d_name[0] != '.';
+}
+
+int state_load(const char *kind, void (*cb)(const char *name, const struct kv_block *b, const char *why, void *arg),
+	       void *arg)
+{
+	char dir[PATH_MAX];
+	kind_dir(kind, dir, sizeof(dir));
+	struct dirent **list;
+	int n = scandir(dir, &list, visible, cmp_names);
+	if (n < 0)
+		return errno == ENOENT ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX + 260];
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		char *text = slurp(path);
+		struct kv_block b = { 0 };
+		char why[STSFS_WHY_LEN] = "";
+		if (!text)
+			snprintf(why, sizeof(why), "cannot read %s", path);
+		else
+			kvtext_parse(text, &b, why, sizeof(why));
+		cb(list[i]->d_name, why[0] ? NULL : &b, why, arg);
+		kv_block_free(&b);
+		free(text);
+		free(list[i]);
+	}
+	free(list);
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* The root directory: README, version, targets, error. */
+#include "stsfs/tree.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stsfs/kernel.h"
+
+struct errslot root_error = ERRSLOT_INIT;
+
+void errslot_set(struct errslot *e, const char *msg)
+{
+	pthread_mutex_lock(&e->lock);
+	snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	pthread_mutex_unlock(&e->lock);
+}
+
+char *errslot_show(struct errslot *e)
+{
+	char *out = NULL;
+	pthread_mutex_lock(&e->lock);
+	if (asprintf(&out, "%s%s", e->msg, e->msg[0] ? "\n" : "") < 0)
+		out = NULL;
+	pthread_mutex_unlock(&e->lock);
+	return out;
+}
+
+int show_text(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(out, fmt, ap);
+	va_end(ap);
+	return n < 0 ? -ENOMEM : 0;
+}
+
+int show_error_file(struct ctx *c, char **out)
+{
+	struct errslot *e = c->kind->errslot ? c->kind->errslot(c) : &root_error;
+	*out = errslot_show(e);
+	return *out ? 0 : -ENOMEM;
+}
+
+static struct errslot *root_errslot(struct ctx *c)
+{
+	return &root_error;
+}
+
+static const char readme_text[] =
+	"stsfs: storage devices as files.\n"
+	"\n"
+	"  loop/NAME/    mkdir makes an inactive loop object; write its attributes\n"
+	"                (backing_file or size, offset, sizelimit, sector_size,\n"
+	"                read_only, autoclear, partscan, direct_io), then\n"
+	"                echo 1 > active. echo 0 > active detaches; rmdir forgets.\n"
+	"  loop/loopN/   loop devices made outside stsfs (read-only).\n"
+	"\n"
+	"Active block objects also have device, dev, size, probe, partitions/ and\n"
+	"data (the device's bytes). Parsed files have a .json twin. A failed write\n"
+	"returns an errno; the reason is in the object's error file (for mkdir: in\n"
+	"the parent's). Sizes take K, M, G, T suffixes; booleans 0/1, y/n, on/off.\n"
+	"\n"
+	"version  stsfs, libdevmapper, dm_driver, kernel and thin_tools versions\n"
+	"targets  loaded device-mapper targets (empty without device-mapper)\n"
+	"error    last error of a top-level operation\n";
+
+static int show_readme(struct ctx *c, char **out)
+{
+	*out = strdup(readme_text);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int kv_version(struct ctx *c, struct kv_doc *doc)
+{
+	struct kv_block *b = kv_doc_add_block(doc);
+	if (!b)
+		return -ENOMEM;
+	char lib[64], drv[64], kernel[128];
+	kdm_library_version(lib, sizeof(lib));
+	kdm_driver_version(drv, sizeof(drv), NULL);
+	ksys_kernel_release(kernel, sizeof(kernel));
+	int r = kv_add_str(b, "stsfs", STSFS_VERSION);
+	r = r ? r : kv_add_str(b, "libdevmapper", lib);
+	r = r ? r : kv_add_str(b, "dm_driver", drv);
+	r = r ? r : kv_add_str(b, "kernel", kernel);
+	r = r ? r : kv_add_str(b, "thin_tools", ksys_thin_tools_version());
+	return r;
+}
+
+/* Without device-mapper in the kernel the list is simply empty. */
+static int show_targets(struct ctx *c, char **out)
+{
+	if (kdm_targets(out, NULL) == 0)
+		return 0;
+	*out = strdup("");
+	return *out ? 0 : -ENOMEM;
+}
+
+static const struct file_def root_files[] = {
+	{ .name = "README", .perm = 0444, .show = show_readme },
+	{ .name = "version", .perm = 0444, .kv = kv_version },
+	{ .name = "targets", .perm = 0444, .show = show_targets },
+	{ .name = "error", .perm = 0444, .show = show_error_file },
+	{ NULL },
+};
+
+static const struct subdir_def root_subdirs[] = {
+	{ .name = "loop", .kind = &loop_dir_kind },
+	{ NULL },
+};
+
+const struct dir_kind root_kind = {
+	.name = "root",
+	.files = { root_files },
+	.subdirs = root_subdirs,
+	.errslot = root_errslot,
+};
