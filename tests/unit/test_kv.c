@@ -53,10 +53,14 @@ Test(kv, json_array_forms)
 {
 	struct kv_doc d = { 0 };
 	char *j = kv_render_json(&d, false);
-	cr_assert_str_eq(j, "{ }\n");
+	json_object *e = json_tokener_parse(j);
+	cr_assert(json_object_is_type(e, json_type_object) && json_object_object_length(e) == 0, "%s", j);
+	json_object_put(e);
 	free(j);
 	j = kv_render_json(&d, true);
-	cr_assert_str_eq(j, "[ ]\n");
+	e = json_tokener_parse(j);
+	cr_assert(json_object_is_type(e, json_type_array) && json_object_array_length(e) == 0, "%s", j);
+	json_object_put(e);
 	free(j);
 	kv_add_u64(kv_doc_add_block(&d), "a", 1);
 	j = kv_render_json(&d, true);

@@ -1,0 +1,165 @@
+# Shared helpers for the shell-driven integration suites: a throwaway stsfs
+# mount, checks that count, and a cleanup that leaves nothing behind.
+# Source it; set STSFS to the daemon binary (default: build/stsfs).
+
+set -u
+
+STSFS=${STSFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/stsfs}
+# Not /tmp: the test VM has its own /tmp, and images must be on a real disk.
+WORK_PARENT=${STSFS_TEST_DIR:-/var/tmp}
+WORK=$(mktemp -d "$WORK_PARENT/stsfs-test.XXXXXX")
+MNT=$WORK/mnt
+IMG=$WORK/images
+STATE=$WORK/state
+ALLOW=$WORK/allowed
+OUTSIDE=$WORK/outside
+mkdir -p "$MNT" "$IMG" "$STATE" "$ALLOW" "$OUTSIDE"
+DAEMON_PID=
+DAEMON_ARGS=()
+PASSED=0
+FAILED=0
+CURRENT=
+
+t() { CURRENT=$*; }
+
+pass() { PASSED=$((PASSED + 1)); }
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL [$CURRENT]: $*" >&2
+}
+
+check() { # check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then pass; else fail "$what"; fi
+}
+
+eq() { # eq ACTUAL EXPECTED DESCRIPTION
+	if [ "$1" == "$2" ]; then pass; else fail "$3: got '$1', want '$2'"; fi
+}
+
+contains() { # contains HAYSTACK NEEDLE DESCRIPTION
+	case "$1" in *"$2"*) pass ;; *) fail "$3: '$1' lacks '$2'" ;; esac
+}
+
+# strerror texts, as the shell and coreutils print them.
+errtext() {
+	case $1 in
+	EINVAL) echo "Invalid argument" ;;
+	ENOENT) echo "No such file or directory" ;;
+	EEXIST) echo "File exists" ;;
+	EBUSY) echo "Device or resource busy" ;;
+	EACCES) echo "Permission denied" ;;
+	EPERM) echo "Operation not permitted" ;;
+	EROFS) echo "Read-only file system" ;;
+	ENOSPC) echo "No space left on device" ;;
+	ENODEV) echo "No such device" ;;
+	ENOTEMPTY) echo "Directory not empty" ;;
+	EXDEV) echo "Invalid cross-device link" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# expect_err ERRNO COMMAND...: the command fails with that errno's message.
+expect_err() {
+	local want=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		fail "'$*' succeeded, want $want"
+		return 1
+	fi
+	contains "$out" "$(errtext "$want")" "'$*' errno"
+}
+
+# put FILE VALUE: write like `echo VALUE > FILE` would.
+put() { printf '%s\n' "$2" >"$1"; }
+
+# put_fails ERRNO FILE VALUE REASON: the write fails with ERRNO, changes
+# nothing, and the object's error file tells why.
+put_fails() {
+	local want=$1 file=$2 value=$3 reason=$4
+	local before
+	before=$(cat "$file" 2>/dev/null)
+	expect_err "$want" put "$file" "$value"
+	eq "$(cat "$file" 2>/dev/null)" "$before" "$file unchanged after failed write"
+	contains "$(cat "$(dirname "$file")/error")" "$reason" "$(dirname "$file")/error"
+}
+
+json_ok() { jq -e . "$1" >/dev/null 2>&1; }
+
+wait_mounted() {
+	for _ in $(seq 100); do
+		grep -q " $MNT fuse.stsfs " /proc/mounts && [ -e "$MNT/version" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+start_daemon() { # start_daemon [extra stsfs options]
+	DAEMON_ARGS=("$@")
+	"$STSFS" -f --image-dir "$IMG" --state-dir "$STATE" --allow-backing "$ALLOW" "$@" "$MNT" \
+		2>>"$WORK/daemon.log" &
+	DAEMON_PID=$!
+	wait_mounted || { echo "stsfs did not mount; log:" >&2; cat "$WORK/daemon.log" >&2; return 1; }
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+
+kill_daemon() { # SIGKILL: the mount is left broken, as after a crash
+	kill -9 "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	umount -l "$MNT" 2>/dev/null
+}
+
+# Loop devices whose backing file lies in this run's directory.
+our_loops() {
+	losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v w="$WORK" 'index($2, w) == 1 { print $1 }'
+}
+
+cleanup() {
+	local mp
+	stop_daemon
+	for mp in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount -l "$mp" 2>/dev/null
+	done
+	for dev in $(our_loops); do losetup -d "$dev" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The closing line, and the exit status, of a suite.
+finish() {
+	stop_daemon
+	local mp
+	for mp in $(awk -v w="$WORK" 'index($2, w) == 1 { print $2 }' /proc/mounts); do umount -l "$mp"; done
+	t "nothing left behind"
+	eq "$(our_loops | tr '\n' ' ')" "" "loop devices left attached"
+	eq "$(awk -v w="$WORK" 'index($2, w) == 1' /proc/mounts)" "" "mounts left behind"
+	eq "$(ls "$IMG")" "" "images left behind"
+	echo "$(basename "$0"): $PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
+
+# sysfs attribute of a loop device by kernel name (loopN).
+sysfs() { cat "/sys/block/$1/$2"; }
+
+# Whether the running kernel creates partition devices for a GPT loop device
+# at all (some minimal kernels lack the partition parsers).
+kernel_scans_gpt() {
+	local img=$WORK/gpt-probe.img dev ok=1
+	truncate -s 4M "$img"
+	printf 'label: gpt\n,1M\n' | sfdisk -q "$img" >/dev/null 2>&1
+	dev=$(losetup -P -f --show "$img") || return 1
+	[ -e "/sys/block/${dev#/dev/}/${dev#/dev/}p1" ] && ok=0
+	losetup -d "$dev"
+	rm -f "$img"
+	return $ok
+}
