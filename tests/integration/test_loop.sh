@@ -22,6 +22,10 @@ else
 	eq "$(cat "$MNT/targets")" "" "targets without device-mapper"
 	contains "$v" "dm_driver=unavailable" "dm_driver without device-mapper"
 fi
+contains "$("$STSFS" --help)" "--allow-backing DIR" "--help lists the options"
+contains "$("$STSFS" --version)" "stsfs $(jq -r .stsfs "$MNT/version.json")" "--version"
+expect_err "no mount point" "$STSFS"
+expect_err "--owner wants UID:GID" "$STSFS" --owner root "$OUTSIDE"
 expect_err EPERM mkdir "$MNT/nothing"
 contains "$(cat "$MNT/error")" "cannot be created" "root error after mkdir at root"
 expect_err EACCES put "$MNT/version" 1
@@ -329,7 +333,10 @@ mkdir -p "$M2" "$WORK/state2"
 truncate -s 8M "$OUTSIDE/managed.img"
 mdev=$(losetup -f --show "$OUTSIDE/managed.img")
 mn=${mdev#/dev/}
-"$STSFS" --manage-external --state-dir "$WORK/state2" --image-dir "$IMG" "$M2"
+"$STSFS" --manage-external --state-dir "$WORK/state2" --image-dir "$IMG" --owner 1234:5678 --mode 0770 "$M2"
+eq "$(stat -c '%u:%g %a' "$M2/loop")" "1234:5678 770" "--owner and --mode on directories"
+eq "$(stat -c '%a' "$M2/loop/$mn/active")" "660" "writable attribute takes group bits from --mode"
+eq "$(stat -c '%a' "$M2/loop/$mn/status")" "440" "read-only file"
 check "data of external with --manage-external" dd if="$M2/loop/$mn/data" of=/dev/null bs=1M count=1 status=none
 check "rmdir external with --manage-external" rmdir "$M2/loop/$mn"
 check "kernel device detached" test ! -e "/sys/block/$mn/loop/backing_file"
