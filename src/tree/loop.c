@@ -304,11 +304,24 @@ static int attach(struct loop_obj *lo, char *why)
 	return r;
 }
 
+/* close(2) of a `data` file returns before FUSE's release reaches us, so a
+ * script's `dd of=data; rmdir` can find the device still open by our own
+ * handle for a moment: give such releases a second before calling it busy. */
+static int detach_settled(int nr, char *why)
+{
+	int r = kloop_detach(nr, why);
+	for (int i = 0; r == -EBUSY && i < 20; i++) {
+		usleep(50 * 1000);
+		r = kloop_detach(nr, why);
+	}
+	return r;
+}
+
 static int detach(struct loop_obj *lo, char *why)
 {
 	if (!refresh(lo, NULL))
 		return 0;
-	int r = kloop_detach(lo->nr, why);
+	int r = detach_settled(lo->nr, why);
 	if (r)
 		return r;
 	lo->nr = -1;
@@ -666,7 +679,7 @@ static int store_active(struct loop_obj *lo, const char *value, char *why)
 	if (on == is_active(lo))
 		return 0;
 	if (lo->external)
-		return on ? 0 : kloop_detach(lo->nr, why);
+		return on ? 0 : detach_settled(lo->nr, why);
 	return on ? attach(lo, why) : detach(lo, why);
 }
 
@@ -835,7 +848,7 @@ static int obj_remove(struct ctx *c)
 	pthread_mutex_lock(&lo->lock);
 	int r = may_change(lo, c->why);
 	if (!r && lo->external)
-		r = kloop_detach(lo->nr, c->why);
+		r = detach_settled(lo->nr, c->why);
 	else if (!r)
 		r = detach(lo, c->why);
 	if (!r && !lo->external) {
@@ -1041,4 +1054,42 @@ int loop_startup(char *why)
 	}
 	free(nrs);
 	return 0;
+}
+
+/* ---- for other kinds: device references ---- */
+
+int loop_object_dev(const char *name, dev_t *dev, char *why)
+{
+	pthread_mutex_lock(&reg_lock);
+	struct loop_obj *lo = find_owned_locked(name);
+	if (lo)
+		lo->refs++;
+	pthread_mutex_unlock(&reg_lock);
+	if (!lo)
+		return why_set(why, -ENOENT, "no loop object loop/%s", name);
+	pthread_mutex_lock(&lo->lock);
+	struct kloop_state st;
+	int r = refresh(lo, &st) ? 0 : why_set(why, -ENOENT, "loop/%s is not active", name);
+	if (!r)
+		*dev = st.dev;
+	pthread_mutex_unlock(&lo->lock);
+	obj_put(lo);
+	return r;
+}
+
+bool loop_owns_dev(dev_t dev)
+{
+	pthread_mutex_lock(&reg_lock);
+	int nrs[256];
+	size_t n = 0;
+	for (struct loop_obj *lo = objects; lo && n < 256; lo = lo->next)
+		if (lo->nr >= 0)
+			nrs[n++] = lo->nr;
+	pthread_mutex_unlock(&reg_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct kloop_state st;
+		if (kloop_query(nrs[i], &st) == 0 && st.dev == dev)
+			return true;
+	}
+	return false;
 }
