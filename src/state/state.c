@@ -1,5 +1,6 @@
 #include "stsfs/state.h"
 
+#include "stsfs/fsutil.h"
 #include "stsfs/why.h"
 
 #include <dirent.h>
@@ -14,27 +15,10 @@
 
 static char state_dir[PATH_MAX];
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int state_init(const char *dir, char *why)
 {
 	snprintf(state_dir, sizeof(state_dir), "%s", dir);
-	int r = mkdir_p(dir);
+	int r = fs_mkdir_p(dir);
 	if (r)
 		return why_set(why, r, "cannot create state directory %s: %s", dir, strerror(-r));
 	return 0;
@@ -64,7 +48,7 @@ int state_save(const char *kind, const char *name, const struct kv_block *b, cha
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
 	kind_dir(kind, dir, sizeof(dir));
-	int r = mkdir_p(dir);
+	int r = fs_mkdir_p(dir);
 	if (r)
 		return why_set(why, r, "cannot create %s: %s", dir, strerror(-r));
 	snprintf(path, sizeof(path), "%s/%s", dir, name);

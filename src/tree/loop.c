@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "stsfs/fsutil.h"
 #include "stsfs/kernel.h"
 #include "stsfs/state.h"
 #include "stsfs/value.h"
@@ -203,26 +204,11 @@ static void image_path(const struct loop_obj *lo, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.img", opts.image_dir, lo->name);
 }
 
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 /* Creates (or grows) the owned sparse image to lo->size. */
 static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 {
 	image_path(lo, path, len);
-	int r = make_dirs(opts.image_dir);
+	int r = fs_mkdir_p(opts.image_dir);
 	if (r)
 		return why_set(why, r, "cannot create image directory %s: %s", opts.image_dir, strerror(-r));
 	int flags = O_RDWR | O_CLOEXEC | (lo->image_made ? 0 : O_CREAT | O_EXCL);
