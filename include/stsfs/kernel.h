@@ -99,4 +99,54 @@ int kdm_driver_version(char *buf, size_t len, char *why);
 int kdm_targets(char **text, char *why);
 void kdm_init(void);
 
+/* ---- device-mapper devices ----
+ * Tables are given as split lines (stsfs/dm_ref.h), device references
+ * already translated to MAJ:MIN. Without device-mapper: -ENODEV. */
+
+struct dm_lines;
+
+struct kdm_info {
+	bool exists;
+	dev_t dev;
+	int open_count;
+	uint32_t event_nr;
+	uint32_t target_count;
+	bool live_table, inactive_table, suspended, read_only;
+	char uuid[130];
+};
+
+struct kdm_target {
+	uint64_t start, length;
+	char type[64];
+	char *params;
+};
+
+/* -ENODEV (with a reason) when the kernel has no device-mapper. */
+int kdm_available(char *why);
+int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why);
+/* -EBUSY while the device is open. */
+int kdm_remove(const char *name, char *why);
+/* Loads the table as the inactive one and resumes; on a failed load the
+ * live table stays. */
+int kdm_reload(const char *name, const struct dm_lines *table, char *why);
+int kdm_suspend(const char *name, bool noflush, char *why);
+int kdm_resume(const char *name, char *why);
+int kdm_rename(const char *name, const char *newname, char *why);
+/* *response: malloc'd, may be NULL when the target says nothing. */
+int kdm_message(const char *name, uint64_t sector, const char *msg, char **response, char *why);
+/* A missing device is not an error: info->exists is false. */
+int kdm_info(const char *name, struct kdm_info *info, char *why);
+/* The live table, or the status lines. Free with kdm_targets_free. */
+int kdm_table(const char *name, struct kdm_target **t, size_t *n, char *why);
+int kdm_status(const char *name, struct kdm_target **t, size_t *n, char *why);
+void kdm_targets_free(struct kdm_target *t, size_t n);
+int kdm_deps(const char *name, dev_t **devs, size_t *n, char *why);
+/* Names of all device-mapper devices; empty without device-mapper. Free
+ * each name and the array. */
+int kdm_list(char ***names, size_t *n, char *why);
+/* Waits for an event after event_nr; *new_event_nr is the device's then. */
+int kdm_wait_event(const char *name, uint32_t event_nr, uint32_t *new_event_nr, char *why);
+/* True when the kernel has this target type loaded (or it cannot tell). */
+bool kdm_target_loaded(const char *type);
+
 #endif

@@ -100,6 +100,7 @@ struct dir_kind {
 /* Tree kinds. */
 extern const struct dir_kind root_kind;
 extern const struct dir_kind loop_dir_kind;
+extern const struct dir_kind dm_dir_kind;
 extern const struct file_def block_files[];
 extern const struct dir_kind partitions_kind;
 extern struct errslot root_error;
@@ -115,6 +116,14 @@ bool block_active(struct ctx *c);
 
 /* Object kinds' start-up: load persisted objects and adopt kernel devices. */
 int loop_startup(char *why);
+int dm_startup(char *why);
+
+/* Device references between kinds. loop_object_dev: -ENOENT when there is
+ * no such loop object or it is inactive. */
+int loop_object_dev(const char *name, dev_t *dev, char *why);
+bool loop_owns_dev(dev_t dev);
+int dm_object_dev(const char *name, dev_t *dev, char *why);
+bool dm_owns_dev(dev_t dev);
 
 /* FUSE session entry point (src/tree/fs.c). */
 struct fuse_args;

@@ -3,11 +3,16 @@
 #include "stsfs/kernel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libdevmapper.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "stsfs/dm_ref.h"
 
 /* libdm logs to stderr by default; keep its last error per thread so it can
  * become the reason in an `error` file instead. */
@@ -33,6 +38,10 @@ static void dm_log_cb(int level, const char *file, int line, int dm_errno, const
 void kdm_init(void)
 {
 	dm_log_with_errno_init(dm_log_cb);
+	/* Without udev (containers, the test VM) nobody would answer a cookie:
+	 * libdm then makes the /dev/mapper nodes itself. */
+	if (access("/run/udev/control", F_OK) != 0)
+		dm_udev_set_sync_support(0);
 }
 
 void kdm_library_version(char *buf, size_t len)
@@ -81,4 +90,465 @@ int kdm_targets(char **text, char *why)
 	dm_task_destroy(dmt);
 	*text = out;
 	return out ? 0 : -ENOMEM;
+}
+
+/* ---- devices ---- */
+
+/* The kernel's dev_t encoding in dm ioctl results (libdm's kdev_t.h). */
+#define KDEV_MAJOR(d) ((unsigned)(((d) & 0xfff00) >> 8))
+#define KDEV_MINOR(d) ((unsigned)(((d) & 0xff) | (((d) >> 12) & 0xfff00)))
+
+static const char *last_error(void)
+{
+	return dm_last_error[0] ? dm_last_error : "no reason given";
+}
+
+int kdm_available(char *why)
+{
+	char buf[64];
+	return kdm_driver_version(buf, sizeof(buf), why);
+}
+
+static int task_new(int type, const char *name, struct dm_task **out, char *why)
+{
+	int r = kdm_available(why);
+	if (r)
+		return r;
+	dm_last_error[0] = '\0';
+	struct dm_task *dmt = dm_task_create(type);
+	if (!dmt)
+		return why_set(why, -ENOMEM, "dm_task_create failed");
+	if (name && !dm_task_set_name(dmt, name)) {
+		dm_task_destroy(dmt);
+		return why_set(why, -EINVAL, "bad device-mapper name '%s'", name);
+	}
+	*out = dmt;
+	return 0;
+}
+
+static int task_errno(struct dm_task *dmt)
+{
+	int e = dm_task_get_errno(dmt);
+	return e > 0 ? -e : -EIO;
+}
+
+/* Runs a task and destroys it on failure, with the reason. */
+static int task_run(struct dm_task *dmt, const char *what, const char *name, char *why)
+{
+	if (dm_task_run(dmt))
+		return 0;
+	int r = task_errno(dmt);
+	dm_task_destroy(dmt);
+	return why_set(why, r, "%s %s: %s", what, name, dm_last_error[0] ? dm_last_error : strerror(-r));
+}
+
+/* Runs a task that changes device nodes, synchronised with udev when it
+ * runs; without udev libdm makes the /dev/mapper nodes itself. Destroys dmt. */
+static int task_run_cookie(struct dm_task *dmt, const char *what, const char *name, char *why)
+{
+	uint32_t cookie = 0;
+	if (!dm_task_set_cookie(dmt, &cookie, 0)) {
+		dm_task_destroy(dmt);
+		return why_set(why, -EIO, "%s %s: cannot set up udev synchronisation: %s", what, name, last_error());
+	}
+	int ok = dm_task_run(dmt);
+	int r = ok ? 0 : task_errno(dmt);
+	char err[STSFS_WHY_LEN];
+	snprintf(err, sizeof(err), "%s", dm_last_error);
+	dm_udev_wait(cookie);
+	dm_task_destroy(dmt);
+	if (r)
+		return why_set(why, r, "%s %s: %s", what, name, err[0] ? err : strerror(-r));
+	return 0;
+}
+
+static int add_targets(struct dm_task *dmt, const struct dm_lines *t, char *why)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct dm_line *l = &t->v[i];
+		if (!dm_task_add_target(dmt, l->start, l->length, l->type, l->params))
+			return why_set(why, -ENOMEM, "table line %zu: cannot add target: %s", i + 1, last_error());
+	}
+	return 0;
+}
+
+/* The kernel says why it refused a table only in its log: read what it
+ * logged since mark (an fd on /dev/kmsg at its end; -1 if unavailable). */
+static int kmsg_mark(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/* "device-mapper: table: 253:0: linear: Device lookup failed" -> after MAJ:MIN. */
+static void kmsg_reason(int fd, char *buf, size_t len)
+{
+	char rec[1024];
+	ssize_t n;
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		char *nl = strchr(rec, '\n');
+		if (nl)
+			*nl = '\0';
+		char *m = strstr(rec, "device-mapper: table: ");
+		if (!m || buf[0])
+			continue;
+		m += strlen("device-mapper: table: ");
+		char *sep = strstr(m, ": ");
+		snprintf(buf, len, "%s", sep ? sep + 2 : m);
+	}
+	close(fd);
+}
+
+/* A refused table's reason, naming the line when the target type allows. */
+static int table_refused(const struct dm_lines *t, int r, const char *name, const char *kreason,
+			 const char *liberr, char *why)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!kdm_target_loaded(t->v[i].type))
+			return why_set(why, -EINVAL, "table line %zu: unknown target type '%s'", i + 1, t->v[i].type);
+	if (kreason[0]) {
+		size_t line = 0, hits = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			size_t tl = strlen(t->v[i].type);
+			if (strncmp(kreason, t->v[i].type, tl) == 0 && kreason[tl] == ':') {
+				hits++;
+				line = i + 1;
+			}
+		}
+		if (hits == 1)
+			return why_set(why, r, "table line %zu: %s", line, kreason);
+		return why_set(why, r, "table refused: %s", kreason);
+	}
+	if (t->n == 1)
+		return why_set(why, r, "table line 1: %s refused the table: %s", t->v[0].type, liberr);
+	return why_set(why, r, "table for %s refused: %s", name, liberr);
+}
+
+int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_CREATE, name, &dmt, why);
+	if (r)
+		return r;
+	if ((uuid && uuid[0] && !dm_task_set_uuid(dmt, uuid)) || (read_only && !dm_task_set_ro(dmt))) {
+		dm_task_destroy(dmt);
+		return why_set(why, -EINVAL, "cannot set uuid or read-only: %s", last_error());
+	}
+	r = add_targets(dmt, table, why);
+	if (r) {
+		dm_task_destroy(dmt);
+		return r;
+	}
+	int kfd = kmsg_mark();
+	char liberr[STSFS_WHY_LEN];
+	r = task_run_cookie(dmt, "create", name, liberr);
+	char kreason[STSFS_WHY_LEN];
+	kmsg_reason(kfd, kreason, sizeof(kreason));
+	if (r == -EEXIST || r == -EBUSY)
+		return why_set(why, r, "%s", liberr);
+	if (r == -EINVAL || r == -ENXIO || r == -ENOENT || r == -ENODEV)
+		return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
+	return r ? why_set(why, r, "%s", liberr) : 0;
+}
+
+int kdm_remove(const char *name, char *why)
+{
+	struct kdm_info info;
+	int r = kdm_info(name, &info, why);
+	if (r)
+		return r;
+	if (!info.exists)
+		return 0;
+	if (info.open_count > 0)
+		return why_set(why, -EBUSY, "%s is open %d time%s (in use)", name, info.open_count,
+			       info.open_count == 1 ? "" : "s");
+	struct dm_task *dmt = NULL;
+	r = task_new(DM_DEVICE_REMOVE, name, &dmt, why);
+	return r ? r : task_run_cookie(dmt, "remove", name, why);
+}
+
+static int resume_or_suspend(int type, const char *name, bool noflush, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(type, name, &dmt, why);
+	if (r)
+		return r;
+	if (noflush)
+		dm_task_no_flush(dmt);
+	if (type == DM_DEVICE_RESUME)
+		return task_run_cookie(dmt, "resume", name, why);
+	r = task_run(dmt, "suspend", name, why);
+	if (!r)
+		dm_task_destroy(dmt);
+	return r;
+}
+
+int kdm_suspend(const char *name, bool noflush, char *why)
+{
+	return resume_or_suspend(DM_DEVICE_SUSPEND, name, noflush, why);
+}
+
+int kdm_resume(const char *name, char *why)
+{
+	return resume_or_suspend(DM_DEVICE_RESUME, name, false, why);
+}
+
+/* Some tables pass the load and fail at resume (a device too small for
+ * its target): drop the inactive table and resume the live one. */
+static void restore_live(const char *name)
+{
+	struct dm_task *dmt = NULL;
+	if (task_new(DM_DEVICE_CLEAR, name, &dmt, NULL) == 0 && task_run(dmt, "clear", name, NULL) == 0)
+		dm_task_destroy(dmt);
+	kdm_resume(name, NULL);
+}
+
+int kdm_reload(const char *name, const struct dm_lines *table, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_RELOAD, name, &dmt, why);
+	if (r)
+		return r;
+	r = add_targets(dmt, table, why);
+	if (r) {
+		dm_task_destroy(dmt);
+		return r;
+	}
+	int kfd = kmsg_mark();
+	char liberr[STSFS_WHY_LEN];
+	r = task_run(dmt, "reload", name, liberr);
+	if (!r) {
+		dm_task_destroy(dmt);
+		r = kdm_resume(name, liberr);
+		if (r)
+			restore_live(name);
+	}
+	char kreason[STSFS_WHY_LEN];
+	kmsg_reason(kfd, kreason, sizeof(kreason));
+	if (r)
+		return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
+	return 0;
+}
+
+int kdm_rename(const char *name, const char *newname, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_RENAME, name, &dmt, why);
+	if (r)
+		return r;
+	if (!dm_task_set_newname(dmt, newname)) {
+		dm_task_destroy(dmt);
+		return why_set(why, -EINVAL, "bad new name '%s': %s", newname, last_error());
+	}
+	return task_run_cookie(dmt, "rename", name, why);
+}
+
+int kdm_message(const char *name, uint64_t sector, const char *msg, char **response, char *why)
+{
+	*response = NULL;
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_TARGET_MSG, name, &dmt, why);
+	if (r)
+		return r;
+	if (!dm_task_set_sector(dmt, sector) || !dm_task_set_message(dmt, msg)) {
+		dm_task_destroy(dmt);
+		return why_set(why, -ENOMEM, "cannot prepare message: %s", last_error());
+	}
+	r = task_run(dmt, "message to", name, why);
+	if (r)
+		return r;
+	const char *resp = dm_task_get_message_response(dmt);
+	if (resp && resp[0] && !(*response = strdup(resp)))
+		r = -ENOMEM;
+	dm_task_destroy(dmt);
+	return r;
+}
+
+static void fill_info(struct dm_task *dmt, const struct dm_info *di, struct kdm_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->exists = di->exists;
+	if (!di->exists)
+		return;
+	info->dev = makedev((unsigned)di->major, (unsigned)di->minor);
+	info->open_count = di->open_count;
+	info->event_nr = di->event_nr;
+	info->target_count = (uint32_t)di->target_count;
+	info->live_table = di->live_table;
+	info->inactive_table = di->inactive_table;
+	info->suspended = di->suspended;
+	info->read_only = di->read_only;
+	const char *uuid = dm_task_get_uuid(dmt);
+	snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
+}
+
+int kdm_info(const char *name, struct kdm_info *info, char *why)
+{
+	memset(info, 0, sizeof(*info));
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_INFO, name, &dmt, why);
+	r = r ? r : task_run(dmt, "info of", name, why);
+	if (r)
+		return r;
+	struct dm_info di;
+	if (!dm_task_get_info(dmt, &di))
+		r = why_set(why, -EIO, "info of %s: %s", name, last_error());
+	else
+		fill_info(dmt, &di, info);
+	dm_task_destroy(dmt);
+	return r;
+}
+
+void kdm_targets_free(struct kdm_target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(t[i].params);
+	free(t);
+}
+
+static int collect_targets(struct dm_task *dmt, struct kdm_target **out, size_t *n)
+{
+	struct kdm_target *t = NULL;
+	size_t cnt = 0;
+	void *next = NULL;
+	do {
+		uint64_t start, length;
+		char *type = NULL, *params = NULL;
+		next = dm_get_next_target(dmt, next, &start, &length, &type, &params);
+		if (!type)
+			break;
+		struct kdm_target *nt = realloc(t, (cnt + 1) * sizeof(*t));
+		if (!nt) {
+			kdm_targets_free(t, cnt);
+			return -ENOMEM;
+		}
+		t = nt;
+		t[cnt].start = start;
+		t[cnt].length = length;
+		snprintf(t[cnt].type, sizeof(t[cnt].type), "%s", type);
+		t[cnt].params = strdup(params ? params : "");
+		if (!t[cnt++].params) {
+			kdm_targets_free(t, cnt);
+			return -ENOMEM;
+		}
+	} while (next);
+	*out = t;
+	*n = cnt;
+	return 0;
+}
+
+static int get_targets(int type, const char *what, const char *name, struct kdm_target **t, size_t *n, char *why)
+{
+	*t = NULL;
+	*n = 0;
+	struct dm_task *dmt = NULL;
+	int r = task_new(type, name, &dmt, why);
+	r = r ? r : task_run(dmt, what, name, why);
+	if (r)
+		return r;
+	r = collect_targets(dmt, t, n);
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int kdm_table(const char *name, struct kdm_target **t, size_t *n, char *why)
+{
+	return get_targets(DM_DEVICE_TABLE, "table of", name, t, n, why);
+}
+
+int kdm_status(const char *name, struct kdm_target **t, size_t *n, char *why)
+{
+	return get_targets(DM_DEVICE_STATUS, "status of", name, t, n, why);
+}
+
+int kdm_deps(const char *name, dev_t **devs, size_t *n, char *why)
+{
+	*devs = NULL;
+	*n = 0;
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_DEPS, name, &dmt, why);
+	r = r ? r : task_run(dmt, "dependencies of", name, why);
+	if (r)
+		return r;
+	struct dm_deps *deps = dm_task_get_deps(dmt);
+	if (deps && deps->count) {
+		*devs = calloc(deps->count, sizeof(dev_t));
+		r = *devs ? 0 : -ENOMEM;
+		for (uint32_t i = 0; !r && i < deps->count; i++)
+			(*devs)[i] = makedev(KDEV_MAJOR(deps->device[i]), KDEV_MINOR(deps->device[i]));
+		*n = r ? 0 : deps->count;
+	}
+	dm_task_destroy(dmt);
+	return r;
+}
+
+static int add_name(char ***names, size_t *n, const char *name)
+{
+	char **nn = realloc(*names, (*n + 1) * sizeof(char *));
+	if (!nn)
+		return -ENOMEM;
+	*names = nn;
+	return (nn[*n] = strdup(name)) ? (int)(++*n, 0) : -ENOMEM;
+}
+
+int kdm_list(char ***names, size_t *n, char *why)
+{
+	*names = NULL;
+	*n = 0;
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_LIST, NULL, &dmt, why);
+	r = r ? r : task_run(dmt, "list", "devices", why);
+	if (r)
+		return r;
+	struct dm_names *nm = dm_task_get_names(dmt);
+	if (nm && nm->dev) {
+		unsigned next = 0;
+		do {
+			nm = (struct dm_names *)((char *)nm + next);
+			r = add_name(names, n, nm->name);
+			next = nm->next;
+		} while (!r && next);
+	}
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int kdm_wait_event(const char *name, uint32_t event_nr, uint32_t *new_event_nr, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_WAITEVENT, name, &dmt, why);
+	if (r)
+		return r;
+	dm_task_set_event_nr(dmt, event_nr);
+	r = task_run(dmt, "wait for", name, why);
+	if (r)
+		return r;
+	struct dm_info di;
+	if (!dm_task_get_info(dmt, &di))
+		r = why_set(why, -EIO, "info of %s: %s", name, last_error());
+	else
+		*new_event_nr = di.event_nr;
+	dm_task_destroy(dmt);
+	return r;
+}
+
+bool kdm_target_loaded(const char *type)
+{
+	char *text = NULL;
+	if (kdm_targets(&text, NULL) != 0)
+		return true;
+	bool found = false;
+	size_t tl = strlen(type);
+	for (char *line = text; line && *line && !found; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		found = strncmp(line, type, tl) == 0 && line[tl] == ' ';
+	free(text);
+	return found;
 }

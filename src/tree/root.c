@@ -57,6 +57,11 @@ static const char readme_text[] =
 	"                read_only, autoclear, partscan, direct_io), then\n"
 	"                echo 1 > active. echo 0 > active detaches; rmdir forgets.\n"
 	"  loop/loopN/   loop devices made outside stsfs (read-only).\n"
+	"  dm/NAME/      mkdir makes an inactive device-mapper object; write table\n"
+	"                (loop/NAME, dm/NAME, MAJ:MIN or /dev/... as devices), uuid,\n"
+	"                read_only, then echo 1 > active. table, suspended, message\n"
+	"                work while active; mv renames; other dm devices are listed\n"
+	"                read-only.\n"
 	"\n"
 	"Active block objects also have device, dev, size, probe, partitions/ and\n"
 	"data (the device's bytes). Parsed files have a .json twin. A failed write\n"
@@ -109,6 +114,7 @@ static const struct file_def root_files[] = {
 
 static const struct subdir_def root_subdirs[] = {
 	{ .name = "loop", .kind = &loop_dir_kind },
+	{ .name = "dm", .kind = &dm_dir_kind },
 	{ NULL },
 };
 

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# dm/ against a real device-mapper (run inside the test VM:
+# tests/vm/run-in-vm.sh -- bash tests/vm/test_dm.sh). Devices are built on
+# loop/ objects and checked against dmsetup's own view.
+. "$(dirname "$0")/../integration/lib.sh"
+
+if ! dmsetup version >/dev/null 2>&1; then
+	echo "$(basename "$0"): no device-mapper in this kernel; run it in the VM"
+	exit 1
+fi
+
+t() { CURRENT=$*; echo "== $*" >&2; }
+start_daemon || exit 1
+L=$MNT/loop
+D=$MNT/dm
+KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+
+trim() { sed 's/ *$//'; }
+# One write(2) for the whole value: bash's printf may split a multi-line
+# value into several writes, and stsfs applies the first write at once.
+put() { printf '%s\n' "$2" >"$WORK/value"; cat "$WORK/value" >"$1"; }
+rd() { trim <"$1"; } # file contents without trailing blanks, as dmsetup
+
+dms_status() { dmsetup status "$1" | trim; }
+dms_table() { dmsetup table "$1" | trim; }
+
+mkloop() { # mkloop NAME SIZE
+	mkdir "$L/$1" && put "$L/$1/size" "$2" && put "$L/$1/active" 1
+}
+
+mkdm() { # mkdm NAME TABLE
+	mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1
+}
+
+t "loop objects for the tables"
+for n in a b c o cow tm td; do
+	case $n in o | cow | tm) size=16M ;; *) size=64M ;; esac
+	check "loop/$n" mkloop "$n" "$size"
+done
+A=$(cat "$L/a/dev")
+B=$(cat "$L/b/dev")
+
+t "linear on loop/a"
+check "mkdir dm/lin" mkdir "$D/lin"
+expect_err EEXIST mkdir "$D/lin"
+put_fails EINVAL "$D/lin/active" 1 "write a table first"
+check "stage table" put "$D/lin/table" "0 131072 linear loop/a 0"
+eq "$(cat "$D/lin/table")" "0 131072 linear loop/a 0" "staged table keeps the reference"
+check "activate" put "$D/lin/active" 1
+eq "$(cat "$D/lin/active")" "1" "active"
+eq "$(cat "$D/lin/table")" "0 131072 linear $A 0" "live table shows MAJ:MIN"
+eq "$(cat "$D/lin/table")" "$(dms_table lin)" "table as dmsetup table"
+eq "$(cat "$D/lin/status.raw")" "$(dms_status lin)" "status.raw as dmsetup status"
+eq "$(jq -r '.[0].target' "$D/lin/status.json")" "linear" "status.json target"
+eq "$(jq -r '.[0].length' "$D/lin/status.json")" "131072" "status.json length"
+eq "$(cat "$D/lin/size")" "67108864" "size in bytes"
+eq "$(jq -r .state "$D/lin/info.json")" "ACTIVE" "info state"
+eq "$(jq -r .dev "$D/lin/info.json")" "$(cat "$D/lin/dev")" "info dev"
+eq "$(jq -r .dev "$D/lin/info.json")" "$(dmsetup info -c --noheadings -o major,minor --separator : lin | tr -d ' ')" "dev as dmsetup"
+contains "$(cat "$D/lin/deps")" "$A loop" "deps names loop/a"
+check "device node" test -b "$(cat "$D/lin/device")"
+check "write through data" dd if=/dev/urandom of="$WORK/blk" bs=4096 count=4 status=none
+check "dd into data" dd if="$WORK/blk" of="$D/lin/data" bs=4096 seek=3 conv=notrunc status=none
+check "bytes reached loop/a" cmp -n 16384 "$WORK/blk" <(dd if="$L/a/data" bs=4096 skip=3 count=4 status=none)
+
+t "other targets"
+check "striped" mkdm str "0 262144 striped 2 128 loop/b 0 loop/c 0"
+check "zero" mkdm z "0 2048 zero"
+check "error" mkdm err "0 2048 error"
+check "delay" mkdm dly "0 131072 delay loop/a 0 10"
+check "flakey" mkdm flk "0 131072 flakey loop/a 0 5 0"
+check "crypt" mkdm cr "0 131072 crypt aes-xts-plain64 $KEY 0 loop/b 0"
+check "snapshot" mkdm snap "0 32768 snapshot loop/o loop/cow P 8"
+for n in str z err dly flk cr snap; do
+	eq "$(rd "$D/$n/status.raw")" "$(dms_status "$n")" "$n status.raw as dmsetup"
+	eq "$(rd "$D/$n/table")" "$(dms_table "$n")" "$n table as dmsetup"
+	check "$n status.json is JSON" json_ok "$D/$n/status.json"
+	eq "$(jq -r '.[0].target' "$D/$n/status.json")" "$(dmsetup status "$n" | awk '{print $3}')" "$n parsed target"
+done
+eq "$(grep -c . "$D/str/status.raw")" "1" "striped has one line"
+eq "$(jq -r '.[0].stripes' "$D/str/status.json")" "2" "striped stripes"
+eq "$(jq -r '.[0].health' "$D/str/status.json")" "$(dmsetup status str | awk '{print $NF}')" "striped health"
+eq "$(jq -r '.[0].reads' "$D/dly/status.json")" "$(dmsetup status dly | awk '{print $4}')" "delay reads"
+snap_used=$(dmsetup status snap | awk '{print $4}')
+eq "$(jq -r '.[0].sectors_allocated' "$D/snap/status.json")/$(jq -r '.[0].total_sectors' "$D/snap/status.json")" "$snap_used" "snapshot usage"
+eq "$(jq -r '.[0].metadata_sectors' "$D/snap/status.json")" "$(dmsetup status snap | awk '{print $5}')" "snapshot metadata"
+contains "$(cat "$D/cr/table")" "aes-xts-plain64 $(printf '0%.0s' $(seq 64)) 0 $B 0" "crypt key masked"
+check "crypt key not shown" bash -c "! grep -q $KEY '$D/cr/table'"
+eq "$(cat "$D/str/size")" "134217728" "striped size"
+eq "$(cat "$D/err/size")" "1048576" "error size"
+check "error target fails reads" bash -c "! dd if='$D/err/data' of=/dev/null bs=512 count=1 status=none 2>/dev/null"
+eq "$(dd if="$D/z/data" bs=1k count=1 status=none | tr -d '\0' | wc -c)" "0" "zero reads zeros"
+
+t "multi-line table and parsed blocks"
+check "two-line table" mkdm two "0 1024 zero
+1024 1024 error"
+eq "$(jq length "$D/two/status.json")" "2" "two status blocks"
+eq "$(jq -r '.[1].start' "$D/two/status.json")" "1024" "second block start"
+eq "$(grep -c '^$' "$D/two/status")" "1" "blocks separated by one blank line"
+eq "$(cat "$D/two/status.raw")" "$(dms_status two)" "two status.raw"
+
+t "reload: good and bad tables"
+check "reload shorter" put "$D/lin/table" "0 65536 linear loop/a 0"
+eq "$(dms_table lin)" "0 65536 linear $A 0" "kernel has the new table"
+eq "$(cat "$D/lin/size")" "33554432" "size follows the table"
+put_fails EINVAL "$D/lin/table" "0 65536 lineer loop/a 0" "table line 1: unknown target type 'lineer'"
+put_fails EINVAL "$D/lin/table" "0 1024 zero
+1024 65536 lineer loop/a 0" "table line 2: unknown target type 'lineer'"
+put_fails ENOENT "$D/lin/table" "0 65536 linear loop/nope 0" "no loop object loop/nope"
+put_fails EINVAL "$D/lin/table" "0 999999999 linear loop/a 0" "too small"
+put_fails EINVAL "$D/lin/table" "0 x linear loop/a 0" "table line 1"
+eq "$(dms_table lin)" "0 65536 linear $A 0" "live table untouched after bad loads"
+eq "$(jq -r .state "$D/lin/info.json")" "ACTIVE" "not left suspended"
+put_fails EINVAL "$D/lin/table" "0 1024 linear /dev/null 0" "not a block device"
+
+t "host devices need --allow-host-devices"
+truncate -s 1M "$OUTSIDE/host.img"
+hostdev=$(losetup -f --show "$OUTSIDE/host.img")
+hostmm=$(lsblk -dno MAJ:MIN "$hostdev" | tr -d ' ')
+put_fails EACCES "$D/z/table" "0 2048 linear $hostmm 0" "--allow-host-devices"
+put_fails EACCES "$D/z/table" "0 2048 linear $hostdev 0" "was not created by stsfs"
+check "own device by MAJ:MIN" put "$D/z/table" "0 2048 linear $A 0"
+check "own device by dm/NAME" put "$D/z/table" "0 2048 linear dm/lin 0"
+eq "$(cat "$D/z/deps")" "$(cat "$D/lin/dev") $(basename "$(cat "$D/lin/device")")" "deps of a dm on dm"
+losetup -d "$hostdev"
+
+t "uuid and read_only"
+check "mkdir ro" mkdir "$D/ro"
+check "uuid" put "$D/ro/uuid" "STSFS-ro-1"
+check "read_only" put "$D/ro/read_only" 1
+check "ro table" put "$D/ro/table" "0 2048 zero"
+check "activate ro" put "$D/ro/active" 1
+eq "$(dmsetup info -c --noheadings -o uuid ro)" "STSFS-ro-1" "kernel uuid"
+eq "$(jq -r .read_only "$D/ro/info.json")" "true" "info read_only"
+contains "$(dmsetup info ro)" "READ-ONLY" "dmsetup sees read-only"
+put_fails EBUSY "$D/ro/uuid" "other" "cannot change while"
+expect_err EROFS dd if=/dev/zero of="$D/ro/data" bs=512 count=1 conv=notrunc status=none
+
+t "suspend and resume"
+check "suspend" put "$D/lin/suspended" 1
+contains "$(dmsetup info lin)" "SUSPENDED" "dmsetup sees SUSPENDED"
+eq "$(cat "$D/lin/suspended")" "1" "suspended reads 1"
+eq "$(jq -r .state "$D/lin/info.json")" "SUSPENDED" "info state SUSPENDED"
+check "resume" put "$D/lin/suspended" 0
+contains "$(dmsetup info lin)" "ACTIVE" "dmsetup sees ACTIVE"
+check "noflush" put "$D/lin/suspended" noflush
+contains "$(dmsetup info lin)" "SUSPENDED" "noflush suspends"
+check "resume again" put "$D/lin/suspended" 0
+eq "$(cat "$D/lin/suspended")" "0" "suspended reads 0"
+put_fails EINVAL "$D/lin/suspended" "later" "suspended takes"
+
+t "messages"
+check "stats_create" put "$D/lin/message" "@stats_create - /1"
+eq "$(cat "$D/lin/message")" "0" "response of @stats_create"
+check "stats_list" put "$D/lin/message" "0 @stats_list"
+contains "$(cat "$D/lin/message")" "0:" "response of @stats_list"
+check "stats_delete" put "$D/lin/message" "@stats_delete 0"
+put_fails EINVAL "$D/lin/message" "0 bogus_message" "message to lin"
+
+t "thin-pool messages and wait"
+# Low-water mark 1023 of 1024 blocks: the first block a thin maps raises an event.
+check "thin-pool" mkdm pool "0 131072 thin-pool loop/tm loop/td 128 1023"
+check "create_thin 0" put "$D/pool/message" "0 create_thin 0"
+check "set_transaction_id" put "$D/pool/message" "set_transaction_id 0 1"
+eq "$(jq -r '.[0].transaction_id' "$D/pool/status.json")" "1" "transaction_id"
+eq "$(rd "$D/pool/status.raw")" "$(dms_status pool)" "pool status.raw"
+check "thin volume on dm/pool" mkdm thin0 "0 262144 thin dm/pool 0"
+eq "$(rd "$D/thin0/status.raw")" "$(dms_status thin0)" "thin status.raw"
+put_fails EEXIST "$D/pool/message" "create_thin 0" "File exists"
+ev=$(jq -r .event_nr "$D/pool/info.json")
+timeout -s KILL 60 cat "$D/pool/wait" >"$WORK/event" &
+waiter=$!
+sleep 1
+check "write to the thin" dd if=/dev/urandom of="$D/thin0/data" bs=64k count=4 oflag=direct conv=notrunc status=none
+wait $waiter
+got=$(cat "$WORK/event")
+check "wait returned a later event ($ev -> $got)" test "${got:-0}" -gt "$ev"
+eq "$(jq -r '.[0].used_data_blocks' "$D/pool/status.json")" "4" "four data blocks used"
+check "thin0 down" put "$D/thin0/active" 0
+check "rmdir thin0" rmdir "$D/thin0"
+check "delete thin" put "$D/pool/message" "delete 0"
+
+t "busy devices"
+exec 3<"$D/lin/data"
+expect_err EBUSY rmdir "$D/lin"
+contains "$(cat "$D/lin/error")" "open" "error says open"
+put_fails EBUSY "$D/lin/active" 0 "open"
+exec 3<&-
+expect_err EBUSY rmdir "$D/lin"  # dm/z uses it
+contains "$(cat "$D/lin/error")" "open" "held by dm/z"
+
+t "rename"
+check "mv z z2" mv "$D/z" "$D/z2"
+check "dmsetup knows z2" bash -c "dmsetup info z2 >/dev/null"
+check "z is gone in the kernel" bash -c "! dmsetup info z >/dev/null 2>&1"
+check "z2 listed" test -d "$D/z2"
+check "z gone" test ! -e "$D/z"
+check "mkdir taken" mkdir "$D/taken"
+expect_err EEXIST mv -T "$D/z2" "$D/taken"
+# rename(2) fails with EINVAL, which mv reports as "subdirectory of itself".
+check "bad new name refused" bash -c "! mv -T '$D/z2' '$D/bad name' 2>/dev/null"
+check "z2 kept its name" test -d "$D/z2"
+
+t "external devices"
+dmsetup create ext --table "0 100 zero"
+check "ext listed" test -d "$D/ext"
+eq "$(cat "$D/ext/table")" "0 100 zero" "ext table"
+put_fails EPERM "$D/ext/table" "0 200 zero" "--manage-external"
+expect_err EPERM rmdir "$D/ext"
+check "no data for ext" test ! -e "$D/ext/data"
+expect_err EEXIST mkdir "$D/ext"
+dmsetup remove ext
+
+t "restart keeps active devices"
+stop_daemon
+start_daemon || exit 1
+eq "$(cat "$D/lin/active")" "1" "lin active after restart"
+eq "$(cat "$D/lin/table")" "$(dms_table lin)" "lin table after restart"
+eq "$(cat "$D/taken/active")" "0" "inactive object kept"
+
+t "teardown"
+for n in z2 two snap cr flk dly err str ro pool lin taken; do
+	[ -d "$D/$n" ] || continue
+	check "rmdir $n" rmdir "$D/$n"
+done
+eq "$(ls "$D" | grep -vx error)" "" "dm/ empty"
+eq "$(dmsetup ls 2>&1)" "No devices found" "dmsetup ls"
+for n in a b c o cow tm td; do
+	check "rmdir loop/$n" rmdir "$L/$n"
+done
+finish
