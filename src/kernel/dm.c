@@ -232,21 +232,29 @@ static int table_refused(const struct dm_lines *t, int r, const char *name, cons
 	return why_set(why, r, "table for %s refused: %s", name, liberr);
 }
 
+/* A create or reload task carrying the whole table; destroyed on failure. */
+static int task_with_table(int type, const char *name, const char *uuid, bool read_only,
+			   const struct dm_lines *table, struct dm_task **dmt, char *why)
+{
+	int r = task_new(type, name, dmt, why);
+	if (r)
+		return r;
+	if ((uuid && uuid[0] && !dm_task_set_uuid(*dmt, uuid)) || (read_only && !dm_task_set_ro(*dmt)))
+		r = why_set(why, -EINVAL, "cannot set uuid or read-only: %s", last_error());
+	r = r ? r : add_targets(*dmt, table, why);
+	if (r) {
+		dm_task_destroy(*dmt);
+		*dmt = NULL;
+	}
+	return r;
+}
+
 int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
 {
 	struct dm_task *dmt = NULL;
-	int r = task_new(DM_DEVICE_CREATE, name, &dmt, why);
+	int r = task_with_table(DM_DEVICE_CREATE, name, uuid, read_only, table, &dmt, why);
 	if (r)
 		return r;
-	if ((uuid && uuid[0] && !dm_task_set_uuid(dmt, uuid)) || (read_only && !dm_task_set_ro(dmt))) {
-		dm_task_destroy(dmt);
-		return why_set(why, -EINVAL, "cannot set uuid or read-only: %s", last_error());
-	}
-	r = add_targets(dmt, table, why);
-	if (r) {
-		dm_task_destroy(dmt);
-		return r;
-	}
 	int kfd = kmsg_mark();
 	char liberr[STSFS_WHY_LEN];
 	r = task_run_cookie(dmt, "create", name, liberr);
@@ -314,14 +322,9 @@ static void restore_live(const char *name)
 int kdm_reload(const char *name, const struct dm_lines *table, char *why)
 {
 	struct dm_task *dmt = NULL;
-	int r = task_new(DM_DEVICE_RELOAD, name, &dmt, why);
+	int r = task_with_table(DM_DEVICE_RELOAD, name, NULL, false, table, &dmt, why);
 	if (r)
 		return r;
-	r = add_targets(dmt, table, why);
-	if (r) {
-		dm_task_destroy(dmt);
-		return r;
-	}
 	int kfd = kmsg_mark();
 	char liberr[STSFS_WHY_LEN];
 	r = task_run(dmt, "reload", name, liberr);
