@@ -62,6 +62,10 @@ struct file_def {
 	bool kv_array;             /* X.json is always an array */
 	/* Applies a written value (whitespace-trimmed unless raw). */
 	int (*store)(struct ctx *c, const char *value);
+	/* Multi-line values: shells write them one line per write(2). With
+	 * check set, each write only checks the value so far (its errno fails
+	 * the write) and store runs once, at close (its errno fails close). */
+	int (*check)(struct ctx *c, const char *value);
 	bool raw;
 	bool (*visible)(struct ctx *c); /* NULL: always */
 	enum file_type type;

@@ -393,6 +393,24 @@ static int store_table(struct dm_obj *o, const char *value, char *why)
 	return o->external ? (free(normal), 0) : set_staged(o, normal, why);
 }
 
+/* Per write: syntax and device references of the lines so far; the kernel
+ * sees the table once, at close (store_table). */
+static int check_table(struct dm_obj *o, const char *value, char *why)
+{
+	struct dm_lines l;
+	int r = dm_table_split(value, &l, why, STSFS_WHY_LEN);
+	if (r)
+		return r;
+	r = dm_lines_translate(&l, resolve_ref, NULL, why, STSFS_WHY_LEN);
+	dm_lines_free(&l);
+	return r;
+}
+
+static int c_check_table(struct ctx *c, const char *value)
+{
+	return with_store(c, value, check_table);
+}
+
 /* ---- uuid, read_only ---- */
 
 static int show_uuid(struct dm_obj *o, char **out, char *why)
@@ -698,7 +716,8 @@ DM_SHOW(wait)
 
 #define RW(n, fn) { .name = n, .perm = 0644, .show = c_show_##fn, .store = c_store_##fn }
 static const struct file_def dm_files[] = {
-	RW("table", table),
+	{ .name = "table", .perm = 0644, .show = c_show_table, .store = c_store_table, .check = c_check_table,
+	},
 	RW("uuid", uuid),
 	RW("read_only", read_only),
 	RW("active", active),

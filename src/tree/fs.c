@@ -740,7 +740,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	fuse_reply_buf(req, h->text + off, n < size ? n : size);
 }
 
-static int apply(struct fh *h)
+static int apply_with(struct fh *h, bool only_check)
 {
 	struct ctx c;
 	const struct file_def *f = h->node->file;
@@ -760,11 +760,16 @@ static int apply(struct fh *h)
 		r = 0;
 	}
 	if (r == 0)
-		r = f->store(&c, val);
+		r = only_check ? f->check(&c, val) : f->store(&c, val);
 	free(val);
 	if (r < 0)
 		report(&c, r, false);
 	return r;
+}
+
+static int apply(struct fh *h)
+{
+	return apply_with(h, false);
 }
 
 /* A write carries the whole value. One at offset 0 is applied at once, so
@@ -808,7 +813,15 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		return;
 	}
 	h->wlen = (size_t)off + (size_t)n;
-	if (off == 0) {
+	if (h->node->file->check) {
+		h->pending = true;
+		int r = apply_with(h, true);
+		if (r < 0) {
+			h->pending = false;
+			fuse_reply_err(req, -r);
+			return;
+		}
+	} else if (off == 0) {
 		h->pending = false;
 		int r = apply(h);
 		if (r < 0) {
