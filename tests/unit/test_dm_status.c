@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data_lines.h"
 #include "stsfs/dm_parse.h"
 
 static char why[256];
@@ -814,23 +815,14 @@ static void check_status_line(const char *path, size_t lineno, const char *line,
 	kv_block_free(&blk);
 }
 
+static void status_line_cb(const char *path, size_t lineno, char *line, void *arg)
+{
+	check_status_line(path, lineno, line, arg);
+}
+
 static void check_status_file(const char *path, struct file_check *fc)
 {
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	for (size_t lineno = 1; (len = getline(&line, &cap, f)) >= 0; lineno++) {
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		size_t lead = strspn(line, " \t");
-		if (line[lead] == '\0' || line[lead] == '#')
-			continue;
-		check_status_line(path, lineno, line, fc);
-	}
-	free(line);
-	fclose(f);
+	for_each_data_line(path, status_line_cb, fc);
 }
 
 static bool has_suffix(const char *s, const char *suffix)

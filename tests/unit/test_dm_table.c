@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_lines.h"
 #include "stsfs/dm_parse.h"
 
 static void want_masked(const char *target, const char *params, const char *want)
@@ -119,25 +120,17 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n > m && strcmp(s + n - m, suffix) == 0;
 }
 
+static void table_line_cb(const char *path, size_t lineno, char *line, void *arg)
+{
+	size_t *lines = arg;
+	char reason[512];
+	cr_expect(table_line_ok(line, reason, sizeof(reason)), "%s:%zu: %s", path, lineno, reason);
+	(*lines)++;
+}
+
 static void check_table_file(const char *path, size_t *lines)
 {
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	for (size_t lineno = 1; (len = getline(&line, &cap, f)) >= 0; lineno++) {
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		size_t lead = strspn(line, " \t");
-		if (line[lead] == '\0' || line[lead] == '#')
-			continue;
-		char reason[512];
-		cr_expect(table_line_ok(line, reason, sizeof(reason)), "%s:%zu: %s", path, lineno, reason);
-		(*lines)++;
-	}
-	free(line);
-	fclose(f);
+	for_each_data_line(path, table_line_cb, lines);
 }
 
 /* Real `dmsetup table` lines recorded beside the status examples. */
