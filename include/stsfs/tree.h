@@ -67,6 +67,9 @@ struct file_def {
 	 * the write) and store runs once, at close (its errno fails close). */
 	int (*check)(struct ctx *c, const char *value);
 	bool raw;
+	/* poll(2) waits for the object's next kernel event (dir_kind.events);
+	 * a read at offset 0 after an earlier read renders the file afresh. */
+	bool pollable;
 	bool (*visible)(struct ctx *c); /* NULL: always */
 	enum file_type type;
 };
@@ -99,6 +102,12 @@ struct dir_kind {
 	struct errslot *(*errslot)(struct ctx *c);
 	/* Block objects: the device, -ENODEV while inactive. */
 	int (*block)(struct ctx *c, struct blockref *b);
+	/* Objects whose kernel device counts events (dm): the counter now and
+	 * the kernel name to wait on; -ENODEV while inactive. */
+	int (*event_nr)(struct ctx *c, uint32_t *nr, char *key, size_t keylen);
+	/* Blocks until the event counter of device key moves past after (or
+	 * the device goes away); runs on a thread of its own. */
+	int (*event_wait)(const char *key, uint32_t after);
 };
 
 /* Tree kinds. */

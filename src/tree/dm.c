@@ -685,6 +685,33 @@ static int show_wait(struct dm_obj *o, char **out, char *why)
 	return r ? r : show_text(out, "%u\n", ev);
 }
 
+/* poll(2) on status and info: the event counter and a wait on a thread. */
+static int obj_event_nr(struct ctx *c, uint32_t *nr, char *key, size_t keylen)
+{
+	struct dm_obj *o = ctx_obj(c);
+	if (!o)
+		return -ENOENT;
+	struct kdm_info info;
+	int r = -ENODEV;
+	if (is_active(o, &info)) {
+		*nr = info.event_nr;
+		snprintf(key, keylen, "%s", o->name);
+		r = 0;
+	}
+	obj_put(o);
+	return r;
+}
+
+static int obj_event_wait(const char *name, uint32_t after)
+{
+	uint32_t ev = after;
+	int r;
+	do
+		r = kdm_wait_event(name, after, &ev, NULL);
+	while (r == -EINTR || (r == 0 && ev == after));
+	return r;
+}
+
 /* ---- file table ---- */
 
 #define DM_SHOW(fname)                                                                         \
@@ -723,9 +750,9 @@ static const struct file_def dm_files[] = {
 	RW("active", active),
 	RW("suspended", suspended),
 	RW("message", message),
-	{ .name = "status", .perm = 0444, .kv = kv_status, .kv_array = true },
-	{ .name = "status.raw", .perm = 0444, .show = c_show_status_raw },
-	{ .name = "info", .perm = 0444, .kv = kv_info },
+	{ .name = "status", .perm = 0444, .kv = kv_status, .kv_array = true, .pollable = true },
+	{ .name = "status.raw", .perm = 0444, .show = c_show_status_raw, .pollable = true },
+	{ .name = "info", .perm = 0444, .kv = kv_info, .pollable = true },
 	{ .name = "deps", .perm = 0444, .show = c_show_deps },
 	{ .name = "size", .perm = 0444, .show = c_show_size, .visible = block_active },
 	{ .name = "wait", .perm = 0444, .show = c_show_wait },
@@ -874,6 +901,8 @@ static const struct dir_kind dm_obj_kind = {
 	.rename = obj_rename,
 	.errslot = obj_errslot,
 	.block = obj_block,
+	.event_nr = obj_event_nr,
+	.event_wait = obj_event_wait,
 };
 
 /* ---- dm/ itself ---- */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "stsfs/kernel.h"
 #include "stsfs/value.h"
+#include "watch.h"
 
 /* Attribute files report this size, as configfs and sysfs do; their content
  * is rendered at open and served with direct_io, so the size is a hint. */
@@ -638,7 +640,19 @@ struct fh {
 	size_t wlen;
 	bool pending;     /* continuation writes not applied yet */
 	int fd;           /* FT_DATA: the device */
+	/* Pollable files: the event counter the text was rendered at. */
+	uint64_t id;
+	bool has_event;
+	uint32_t event_nr;
+	char event_key[160];
+	bool was_read;
 };
+
+static uint64_t next_fh_id(void)
+{
+	static uint64_t last;
+	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
 
 static int render(struct ctx *c, const struct file_def *f, bool json, char **out)
 {
@@ -652,6 +666,23 @@ static int render(struct ctx *c, const struct file_def *f, bool json, char **out
 			r = -ENOMEM;
 	}
 	kv_doc_free(&doc);
+	return r;
+}
+
+/* Renders h's file; for a pollable file first notes the event counter, so
+ * an event during the rendering wakes a later poll rather than being lost. */
+static int render_fh(struct ctx *c, struct fh *h)
+{
+	const struct file_def *f = h->node->file;
+	if (f->pollable && c->kind->event_nr)
+		h->has_event = c->kind->event_nr(c, &h->event_nr, h->event_key, sizeof(h->event_key)) == 0;
+	char *text = NULL;
+	int r = render(c, f, h->node->json, &text);
+	if (r == 0) {
+		free(h->text);
+		h->text = text;
+		h->len = strlen(text);
+	}
 	return r;
 }
 
@@ -696,11 +727,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	h->fd = -1;
+	h->id = next_fh_id();
 	int r = 0;
 	if (f->type == FT_DATA)
 		r = open_data(&c, h, fi->flags);
 	else if (wants_read)
-		r = render(&c, f, n->json, &h->text);
+		r = render_fh(&c, h);
 	if (r < 0) {
 		if (c.why[0])
 			report(&c, r, false);
@@ -708,7 +740,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	h->len = h->text ? strlen(h->text) : 0;
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -732,6 +763,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
+	/* After poll(2) said an event came, lseek(0) + read shows the new state. */
+	if (off == 0 && h->was_read && h->node->file->pollable) {
+		struct ctx c;
+		int r = ctx_for(h->node, &c) == 0 ? render_fh(&c, h) : -ENOENT;
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
+	h->was_read = true;
 	if ((size_t)off >= h->len) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -865,6 +906,36 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* Pollable files are readable again once the object's event counter moved
+ * past the one their text was rendered at (as sysfs_notify for sysfs
+ * attributes); until then poll(2) blocks. Other files are always ready. */
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	const unsigned ready = POLLIN | POLLRDNORM | POLLPRI;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	const struct file_def *f = h->node->file;
+	struct ctx c;
+	if (!f->pollable || ctx_for(h->node, &c) != 0 || !c.kind->event_nr) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, f->pollable ? ready : POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+		return;
+	}
+	uint32_t now;
+	char key[sizeof(h->event_key)];
+	bool moved = !h->has_event || c.kind->event_nr(&c, &now, key, sizeof(key)) != 0 ||
+		     now != h->event_nr || strcmp(key, h->event_key) != 0;
+	if (moved) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, ready);
+		return;
+	}
+	if (ph)
+		watch_add(c.kind, key, h->event_nr, h->id, ph);
+	fuse_reply_poll(req, 0);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs st = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
@@ -905,6 +976,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.releasedir = op_releasedir,
+	.poll = op_poll,
 	.statfs = op_statfs,
 };
 

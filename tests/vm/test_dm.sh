@@ -32,6 +32,20 @@ mkdm() { # mkdm NAME TABLE
 	mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1
 }
 
+PW=$(dirname "$STSFS")/tests/tools/pollwait
+# poll_bg FILE OUT: pollwait in the background (pid in $!), returning once
+# it has read FILE; from then on an event is not missed.
+poll_bg() {
+	rm -f "$2.armed"
+	timeout -s KILL 90 "$PW" "$1" 80000 >"$2" 2>"$2.armed" &
+	local pid=$! i
+	for i in $(seq 100); do
+		grep -q armed "$2.armed" 2>/dev/null && break
+		sleep 0.1
+	done
+	return 0
+}
+
 t "loop objects for the tables"
 for n in a b c o cow tm td; do
 	case $n in o | cow | tm) size=16M ;; *) size=64M ;; esac
@@ -170,17 +184,39 @@ check "thin volume on dm/pool" mkdm thin0 "0 262144 thin dm/pool 0"
 eq "$(rd "$D/thin0/status.raw")" "$(dms_status thin0)" "thin status.raw"
 put_fails EEXIST "$D/pool/message" "create_thin 0" "File exists"
 ev=$(jq -r .event_nr "$D/pool/info.json")
+"$PW" "$D/pool/status" 300 >/dev/null 2>&1
+eq "$?" "1" "poll on status without an event times out"
+"$PW" "$D/pool/table" 60000 >/dev/null 2>&1
+eq "$?" "0" "poll on a file without events returns at once"
 timeout -s KILL 60 cat "$D/pool/wait" >"$WORK/event" &
 waiter=$!
+poll_bg "$D/pool/status.json" "$WORK/polled"
+poller=$!
+poll_bg "$D/pool/info" "$WORK/polled-info"
+poller2=$!
 sleep 1
 check "write to the thin" dd if=/dev/urandom of="$D/thin0/data" bs=64k count=4 oflag=direct conv=notrunc status=none
 wait $waiter
 got=$(cat "$WORK/event")
 check "wait returned a later event ($ev -> $got)" test "${got:-0}" -gt "$ev"
+wait $poller
+eq "$?" "0" "poll on status.json woke at the event"
+check "re-read after poll: used blocks" test "$(jq -r '.[0].used_data_blocks' "$WORK/polled")" -ge 1
+wait $poller2
+eq "$?" "0" "poll on info woke at the event"
+check "re-read after poll: later event_nr" test "$(sed -n 's/^event_nr=//p' "$WORK/polled-info")" -gt "$ev"
 eq "$(jq -r '.[0].used_data_blocks' "$D/pool/status.json")" "4" "four data blocks used"
 check "thin0 down" put "$D/thin0/active" 0
 check "rmdir thin0" rmdir "$D/thin0"
 check "delete thin" put "$D/pool/message" "delete 0"
+
+t "poll wakes when the device goes away"
+poll_bg "$D/two/info" "$WORK/gone"
+poller=$!
+check "two down" put "$D/two/active" 0
+wait $poller
+eq "$?" "0" "poll on info woke at removal"
+eq "$(cat "$WORK/gone")" "" "info of a removed device is empty"
 
 t "busy devices"
 exec 3<"$D/lin/data"
