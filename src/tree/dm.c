@@ -216,6 +216,41 @@ static int path_dev(const char *ref, dev_t *dev, char *why)
 	return 0;
 }
 
+/* thin/POOL/VOL is the thin volume VOL of pool POOL: the dm device POOL-VOL,
+ * whose live table is one `thin` line on the dm device POOL (the names the
+ * thin/ tree gives its devices). */
+static bool is_thin_of(const char *vol, dev_t pool_dev)
+{
+	struct kdm_target *t = NULL;
+	size_t n = 0;
+	unsigned ma, mi;
+	bool thin = kdm_table(vol, &t, &n, NULL) == 0 && n == 1 && strcmp(t[0].type, "thin") == 0 &&
+		    sscanf(t[0].params, "%u:%u", &ma, &mi) == 2 && makedev(ma, mi) == pool_dev;
+	kdm_targets_free(t, n);
+	return thin;
+}
+
+static int thin_ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
+{
+	const char *pv = ref + strlen("thin/");
+	const char *slash = strchr(pv, '/');
+	size_t pool_len = slash ? (size_t)(slash - pv) : 0;
+	char pool[DM_NAME_MAX + 1], vol[DM_NAME_MAX + 1];
+	if (!pool_len || !slash[1] || strchr(slash + 1, '/') || pool_len >= sizeof(pool) ||
+	    (size_t)snprintf(vol, sizeof(vol), "%.*s-%s", (int)pool_len, pv, slash + 1) >= sizeof(vol))
+		return why_set(why, -EINVAL, "%s: write thin/POOL/VOL", ref);
+	snprintf(pool, sizeof(pool), "%.*s", (int)pool_len, pv);
+	dev_t pool_dev = 0;
+	if (dm_object_dev(pool, &pool_dev, NULL) != 0)
+		return why_set(why, -ENOENT, "%s: no active thin pool %s", ref, pool);
+	if (dm_object_dev(vol, dev, NULL) != 0 || !is_thin_of(vol, pool_dev))
+		return why_set(why, -ENOENT, "%s: no active thin volume %s in pool %s", ref, vol, pool);
+	pthread_mutex_lock(&reg_lock);
+	*ours = find_owned_locked(vol) != NULL;
+	pthread_mutex_unlock(&reg_lock);
+	return 0;
+}
+
 static int ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 {
 	*ours = false;
@@ -230,7 +265,7 @@ static int ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 		return dm_object_dev(ref + 3, dev, why);
 	}
 	if (strncmp(ref, "thin/", 5) == 0)
-		return why_set(why, -ENOENT, "%s: thin/ is not implemented yet", ref);
+		return thin_ref_dev(ref, dev, ours, why);
 	if (strncmp(ref, "/dev/", 5) == 0)
 		return path_dev(ref, dev, why);
 	return majmin_dev(ref, dev, why);

@@ -206,6 +206,25 @@ wait $poller2
 eq "$?" "0" "poll on info woke at the event"
 check "re-read after poll: later event_nr" test "$(sed -n 's/^event_nr=//p' "$WORK/polled-info")" -gt "$ev"
 eq "$(jq -r '.[0].used_data_blocks' "$D/pool/status.json")" "4" "four data blocks used"
+
+t "thin/POOL/VOL references"
+check "create_thin 1" put "$D/pool/message" "create_thin 1"
+check "thin volume pool-v1" mkdm pool-v1 "0 2048 thin dm/pool 1"
+check "linear on thin/pool/v1" mkdm onthin "0 2048 linear thin/pool/v1 0"
+eq "$(cut -d' ' -f1 "$D/onthin/deps")" "$(cat "$D/pool-v1/dev")" "deps: the thin volume"
+eq "$(cat "$D/onthin/table")" "$(dms_table onthin)" "onthin table as dmsetup"
+put_fails ENOENT "$D/onthin/table" "0 2048 linear thin/pool/nope 0" "no active thin volume pool-nope in pool pool"
+put_fails ENOENT "$D/onthin/table" "0 2048 linear thin/nopool/v1 0" "no active thin pool nopool"
+check "a zero device named lin-fake" mkdm lin-fake "0 2048 zero"
+put_fails ENOENT "$D/onthin/table" "0 2048 linear thin/lin/fake 0" "no active thin volume lin-fake in pool lin"
+put_fails EINVAL "$D/onthin/table" "0 2048 linear thin/pool 0" "write thin/POOL/VOL"
+put_fails EINVAL "$D/onthin/table" "0 2048 linear thin/pool/v1/x 0" "write thin/POOL/VOL"
+eq "$(dms_table onthin)" "$(cat "$D/onthin/table")" "onthin kept its table"
+for n in onthin lin-fake pool-v1; do
+	check "rmdir $n" rmdir "$D/$n"
+done
+check "delete thin 1" put "$D/pool/message" "delete 1"
+
 check "thin0 down" put "$D/thin0/active" 0
 check "rmdir thin0" rmdir "$D/thin0"
 check "delete thin" put "$D/pool/message" "delete 0"
