@@ -15,6 +15,7 @@ enum kv_type {
 	KV_S64,  /* signed number; JSON number */
 	KV_BOOL, /* text 0/1; JSON true/false */
 	KV_NONE, /* text "-"; JSON null (kernel's "nothing here") */
+	KV_LIST, /* declares a list key (kv_add_list): no text line; JSON array */
 };
 
 struct kv {
@@ -44,6 +45,14 @@ int kv_add_bool(struct kv_block *b, const char *key, bool val);
 int kv_add_none(struct kv_block *b, const char *key);
 /* Number when the text is a plain decimal, `-` as none, otherwise string. */
 int kv_add_auto(struct kv_block *b, const char *key, const char *val);
+
+/* Repeated keys: a key may be added several times to one block. Text shows
+ * one line per entry; JSON shows the key once, where it first appears, as an
+ * array of its values in order (never "last one wins").
+ * kv_add_list declares key a list before (or without) any value: text shows
+ * nothing for the declaration, JSON always makes the key an array, `[]` when
+ * no value follows, `["x"]` for one value. kv_get finds the declaration. */
+int kv_add_list(struct kv_block *b, const char *key);
 
 const struct kv *kv_get(const struct kv_block *b, const char *key);
 void kv_block_free(struct kv_block *b);

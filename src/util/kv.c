@@ -78,6 +78,11 @@ int kv_add_none(struct kv_block *b, const char *key)
 	return kv_push(b, key, KV_NONE) ? 0 : -ENOMEM;
 }
 
+int kv_add_list(struct kv_block *b, const char *key)
+{
+	return kv_push(b, key, KV_LIST) ? 0 : -ENOMEM;
+}
+
 static bool is_plain_decimal(const char *s)
 {
 	if (!*s || (s[0] == '0' && s[1]))
@@ -156,6 +161,8 @@ static void put_value(FILE *f, const struct kv *e)
 	case KV_NONE:
 		fputc('-', f);
 		break;
+	case KV_LIST:
+		break;
 	}
 }
 
@@ -171,6 +178,8 @@ char *kv_render_text(const struct kv_doc *d)
 			fputc('\n', f);
 		const struct kv_block *b = &d->blocks[i];
 		for (size_t j = 0; j < b->n; j++) {
+			if (b->v[j].type == KV_LIST)
+				continue;
 			fprintf(f, "%s=", b->v[j].key);
 			put_value(f, &b->v[j]);
 			fputc('\n', f);
@@ -195,9 +204,40 @@ static json_object *json_value(const struct kv *e)
 	case KV_BOOL:
 		return json_object_new_boolean(e->u != 0);
 	case KV_NONE:
+	case KV_LIST:
 		break;
 	}
 	return NULL;
+}
+
+/* Entries j.. sharing b->v[j]'s key: as an array when the key repeats or was
+ * declared a list, otherwise as the plain value. */
+static json_object *json_member(const struct kv_block *b, size_t j)
+{
+	const char *key = b->v[j].key;
+	size_t n = 0;
+	bool list = false;
+	for (size_t k = j; k < b->n; k++) {
+		if (strcmp(b->v[k].key, key) != 0)
+			continue;
+		n++;
+		list = list || b->v[k].type == KV_LIST;
+	}
+	if (n == 1 && !list)
+		return json_value(&b->v[j]);
+	json_object *a = json_object_new_array();
+	for (size_t k = j; a && k < b->n; k++)
+		if (strcmp(b->v[k].key, key) == 0 && b->v[k].type != KV_LIST)
+			json_object_array_add(a, json_value(&b->v[k]));
+	return a;
+}
+
+static bool key_seen_before(const struct kv_block *b, size_t j)
+{
+	for (size_t k = 0; k < j; k++)
+		if (strcmp(b->v[k].key, b->v[j].key) == 0)
+			return true;
+	return false;
 }
 
 static json_object *json_block(const struct kv_block *b)
@@ -206,7 +246,8 @@ static json_object *json_block(const struct kv_block *b)
 	if (!o)
 		return NULL;
 	for (size_t j = 0; j < b->n; j++)
-		json_object_object_add(o, b->v[j].key, json_value(&b->v[j]));
+		if (!key_seen_before(b, j))
+			json_object_object_add(o, b->v[j].key, json_member(b, j));
 	return o;
 }
 

@@ -87,3 +87,72 @@ Test(kv, auto_types)
 	cr_assert_null(kv_get(&b, "missing"));
 	kv_block_free(&b);
 }
+
+/* A key added twice is one JSON array, in order, where the key first appears;
+ * text keeps one line per entry. Before, json-c kept only the last value. */
+Test(kv, repeated_key_is_json_array)
+{
+	struct kv_doc d = { 0 };
+	struct kv_block *b = kv_doc_add_block(&d);
+	kv_add_str(b, "result", "error");
+	kv_add_str(b, "problem", "superblock is corrupt");
+	kv_add_u64(b, "exit_code", 1);
+	kv_add_str(b, "problem", "bad checksum in superblock");
+	char *t = kv_render_text(&d);
+	cr_assert_str_eq(t, "result=error\nproblem=superblock is corrupt\nexit_code=1\n"
+			    "problem=bad checksum in superblock\n");
+	free(t);
+	char *j = kv_render_json(&d, false);
+	json_object *o = json_tokener_parse(j);
+	cr_assert_not_null(o, "invalid JSON: %s", j);
+	cr_assert_eq(json_object_object_length(o), 3, "%s", j);
+	json_object *v;
+	cr_assert(json_object_object_get_ex(o, "problem", &v));
+	cr_assert(json_object_is_type(v, json_type_array), "%s", j);
+	cr_assert_eq(json_object_array_length(v), 2);
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 0)), "superblock is corrupt");
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 1)), "bad checksum in superblock");
+	/* member order follows the first appearance */
+	struct json_object_iterator it = json_object_iter_begin(o);
+	cr_assert_str_eq(json_object_iter_peek_name(&it), "result");
+	json_object_iter_next(&it);
+	cr_assert_str_eq(json_object_iter_peek_name(&it), "problem");
+	json_object_put(o);
+	free(j);
+	kv_doc_free(&d);
+}
+
+/* A declared list is an array even with zero or one value, and the
+ * declaration itself never shows in text. Values may mix types. */
+Test(kv, declared_list)
+{
+	struct kv_doc d = { 0 };
+	struct kv_block *b = kv_doc_add_block(&d);
+	cr_assert_eq(kv_add_str(b, "result", "ok"), 0);
+	cr_assert_eq(kv_add_list(b, "problem"), 0);
+	cr_assert_eq(kv_add_list(b, "n"), 0);
+	cr_assert_eq(kv_add_u64(b, "n", 7), 0);
+	cr_assert_eq(kv_get(b, "problem")->type, KV_LIST);
+	char *t = kv_render_text(&d);
+	cr_assert_str_eq(t, "result=ok\nn=7\n");
+	free(t);
+	char *j = kv_render_json(&d, false);
+	json_object *o = json_tokener_parse(j), *v;
+	cr_assert_not_null(o, "invalid JSON: %s", j);
+	cr_assert(json_object_object_get_ex(o, "problem", &v));
+	cr_assert(json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0, "%s", j);
+	cr_assert(json_object_object_get_ex(o, "n", &v));
+	cr_assert(json_object_is_type(v, json_type_array) && json_object_array_length(v) == 1, "%s", j);
+	cr_assert_eq(json_object_get_uint64(json_object_array_get_idx(v, 0)), 7);
+	json_object_put(o);
+	free(j);
+	kv_add_none(b, "n");
+	j = kv_render_json(&d, false);
+	o = json_tokener_parse(j);
+	cr_assert(json_object_object_get_ex(o, "n", &v));
+	cr_assert_eq(json_object_array_length(v), 2, "%s", j);
+	cr_assert_null(json_object_array_get_idx(v, 1));
+	json_object_put(o);
+	free(j);
+	kv_doc_free(&d);
+}
