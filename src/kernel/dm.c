@@ -249,24 +249,6 @@ static int task_with_table(int type, const char *name, const char *uuid, bool re
 	return r;
 }
 
-int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
-{
-	struct dm_task *dmt = NULL;
-	int r = task_with_table(DM_DEVICE_CREATE, name, uuid, read_only, table, &dmt, why);
-	if (r)
-		return r;
-	int kfd = kmsg_mark();
-	char liberr[STSFS_WHY_LEN];
-	r = task_run_cookie(dmt, "create", name, liberr);
-	char kreason[STSFS_WHY_LEN];
-	kmsg_reason(kfd, kreason, sizeof(kreason));
-	if (r == -EEXIST || r == -EBUSY)
-		return why_set(why, r, "%s", liberr);
-	if (r == -EINVAL || r == -ENXIO || r == -ENOENT || r == -ENODEV)
-		return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
-	return r ? why_set(why, r, "%s", liberr) : 0;
-}
-
 int kdm_remove(const char *name, char *why)
 {
 	struct kdm_info info;
@@ -319,26 +301,50 @@ static void restore_live(const char *name)
 	kdm_resume(name, NULL);
 }
 
-int kdm_reload(const char *name, const struct dm_lines *table, char *why)
+static int reload_and_resume(struct dm_task *dmt, const char *name, char *why)
+{
+	int r = task_run(dmt, "reload", name, why);
+	if (r)
+		return r;
+	dm_task_destroy(dmt);
+	r = kdm_resume(name, why);
+	if (r)
+		restore_live(name);
+	return r;
+}
+
+/* Creates or reloads; when the kernel refuses the table, its log line (or
+ * libdm's reason) names the table line. */
+static int load_table_task(int type, const char *name, const char *uuid, bool read_only, const struct dm_lines *table,
+			   char *why)
 {
 	struct dm_task *dmt = NULL;
-	int r = task_with_table(DM_DEVICE_RELOAD, name, NULL, false, table, &dmt, why);
+	int r = task_with_table(type, name, uuid, read_only, table, &dmt, why);
 	if (r)
 		return r;
 	int kfd = kmsg_mark();
 	char liberr[STSFS_WHY_LEN];
-	r = task_run(dmt, "reload", name, liberr);
-	if (!r) {
-		dm_task_destroy(dmt);
-		r = kdm_resume(name, liberr);
-		if (r)
-			restore_live(name);
-	}
+	bool create = type == DM_DEVICE_CREATE;
+	r = create ? task_run_cookie(dmt, "create", name, liberr) : reload_and_resume(dmt, name, liberr);
 	char kreason[STSFS_WHY_LEN];
 	kmsg_reason(kfd, kreason, sizeof(kreason));
-	if (r)
+	if (!r)
+		return 0;
+	if (create && (r == -EEXIST || r == -EBUSY))
+		return why_set(why, r, "%s", liberr);
+	if (!create || r == -EINVAL || r == -ENXIO || r == -ENOENT || r == -ENODEV)
 		return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
-	return 0;
+	return why_set(why, r, "%s", liberr);
+}
+
+int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
+{
+	return load_table_task(DM_DEVICE_CREATE, name, uuid, read_only, table, why);
+}
+
+int kdm_reload(const char *name, const struct dm_lines *table, char *why)
+{
+	return load_table_task(DM_DEVICE_RELOAD, name, NULL, false, table, why);
 }
 
 int kdm_rename(const char *name, const char *newname, char *why)
