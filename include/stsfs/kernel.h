@@ -84,6 +84,38 @@ int kblk_partitions(const char *devpath, struct kblk_part **parts, size_t *n, ch
  * to discard) and the exit status. -ENOENT when the tool is missing. */
 int ktool_run(const char *const argv[], char **out, char **err, int *exit_code, char *why);
 
+/* ---- persistent-data metadata (thin-pool, cache, era) ---- */
+
+enum kmeta_kind { KMETA_THIN, KMETA_CACHE, KMETA_ERA };
+enum kmeta_op { KMETA_CHECK, KMETA_DUMP, KMETA_LS, KMETA_DELTA };
+
+struct kmeta_req {
+	enum kmeta_kind kind;
+	enum kmeta_op op;          /* KMETA_LS and KMETA_DELTA: thin only */
+	const char *devpath;       /* the metadata device */
+	const char *live_name;     /* the dm device using it; NULL when inactive */
+	const char *tmp_dir;       /* live cache/era: where the copy is made */
+	uint64_t snap1, snap2;     /* KMETA_DELTA: thin device ids */
+};
+
+struct kmeta_result {
+	char *out, *err;           /* malloc'd */
+	int exit_code;
+	char argv0[16];            /* the tool that ran */
+};
+
+/* Runs the dmpd tool for op on consistent metadata. Inactive: straight on
+ * the metadata device. Live thin pool: on a metadata snapshot
+ * (reserve_metadata_snap, always released; one the user already holds is
+ * used and kept). Live cache/era (no snapshot in their tools): suspended
+ * (which commits the metadata) just long enough to copy the metadata device
+ * to an unnamed file in tmp_dir, then resumed; the tool reads the copy.
+ * Runs for one device are serialised. */
+int kmeta_run(const struct kmeta_req *q, struct kmeta_result *res, char *why);
+void kmeta_result_free(struct kmeta_result *res);
+/* "thin-pool", "cache", "era" -> kind; -EINVAL otherwise. */
+int kmeta_kind_of(const char *target, enum kmeta_kind *kind);
+
 /* ---- system facts ---- */
 
 void ksys_kernel_release(char *buf, size_t len);

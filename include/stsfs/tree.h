@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "stsfs/kernel.h"
 #include "stsfs/kv.h"
 #include "stsfs/why.h"
 
@@ -88,6 +89,13 @@ struct blockref {
 	bool data_allowed;   /* external objects without --manage-external: no data */
 };
 
+/* Where an object's persistent-data metadata is (thin-pool, cache, era). */
+struct meta_source {
+	enum kmeta_kind kind;
+	char devpath[64];
+	char live_name[128]; /* the dm device using it; "" while inactive */
+};
+
 struct dir_kind {
 	const char *name;
 	const struct file_def *files[3]; /* tables, each ending with { NULL } */
@@ -108,6 +116,10 @@ struct dir_kind {
 	/* Blocks until the event counter of device key moves past after (or
 	 * the device goes away); runs on a thread of its own. */
 	int (*event_wait)(const char *key, uint32_t after);
+	/* Objects with metadata/: -EINVAL when the object has no
+	 * persistent-data metadata (no metadata/ then); other errors when it
+	 * has but the metadata device cannot be reached now. */
+	int (*meta_source)(struct ctx *c, struct meta_source *m, char *why);
 };
 
 /* Tree kinds. */
@@ -116,6 +128,9 @@ extern const struct dir_kind loop_dir_kind;
 extern const struct dir_kind dm_dir_kind;
 extern const struct file_def block_files[];
 extern const struct dir_kind partitions_kind;
+extern const struct dir_kind metadata_kind;
+/* For subdir visible(): the object has persistent-data metadata. */
+bool has_metadata(struct ctx *c);
 extern struct errslot root_error;
 
 /* The ctx of the directory `up` levels above c's. */

@@ -747,6 +747,72 @@ static int obj_event_wait(const char *name, uint32_t after)
 	return r;
 }
 
+/* ---- metadata/ ---- */
+
+/* The first table line's target and metadata device (its first argument):
+ * the live table while active, the staged one (references resolved) while
+ * inactive. */
+static int meta_line(struct dm_obj *o, bool active, char type[DM_TARGET_NAME_MAX], char *dev, size_t devlen,
+		     char *why)
+{
+	struct kdm_target *t = NULL;
+	size_t n = 0;
+	struct dm_lines l = { 0 };
+	const char *params = NULL;
+	int r;
+	if (active) {
+		r = kdm_table(o->name, &t, &n, why);
+		if (!r && n) {
+			snprintf(type, DM_TARGET_NAME_MAX, "%s", t[0].type);
+			params = t[0].params;
+		}
+	} else {
+		r = o->table[0] ? dm_table_split(o->table, &l, why, STSFS_WHY_LEN) : 0;
+		if (!r && l.n)
+			snprintf(type, DM_TARGET_NAME_MAX, "%s", l.v[0].type);
+		enum kmeta_kind k;
+		if (!r && l.n && kmeta_kind_of(type, &k) == 0 &&
+		    (r = dm_lines_translate(&l, resolve_ref, NULL, why, STSFS_WHY_LEN)) == 0)
+			params = l.v[0].params;
+	}
+	if (params)
+		snprintf(dev, devlen, "%.*s", (int)strcspn(params, " "), params);
+	kdm_targets_free(t, n);
+	dm_lines_free(&l);
+	return r;
+}
+
+static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
+{
+	struct dm_obj *o = ctx_obj(c);
+	if (!o)
+		return -ENOENT;
+	pthread_mutex_lock(&o->lock);
+	bool active = is_active(o, NULL);
+	char type[DM_TARGET_NAME_MAX] = "", dev[32] = "";
+	char reason[STSFS_WHY_LEN] = "";
+	int r = meta_line(o, active, type, dev, sizeof(dev), reason);
+	unsigned ma, mi;
+	if (kmeta_kind_of(type, &m->kind) != 0)
+		r = -EINVAL;
+	else if (r)
+		r = why_set(why, r, "%s", reason);
+	else if (sscanf(dev, "%u:%u", &ma, &mi) != 2)
+		r = why_set(why, -EINVAL, "dm/%s: no metadata device in the table", o->name);
+	else if (active && o->external && !opts.manage_external && m->kind != KMETA_THIN)
+		/* Reading live cache/era metadata suspends the device. */
+		r = why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external)", o->name);
+	if (!r) {
+		char kname[64];
+		kernel_name(makedev(ma, mi), kname, sizeof(kname));
+		r = kblk_devpath(makedev(ma, mi), kname, m->devpath, sizeof(m->devpath));
+		snprintf(m->live_name, sizeof(m->live_name), "%s", active ? o->name : "");
+	}
+	pthread_mutex_unlock(&o->lock);
+	obj_put(o);
+	return r;
+}
+
 /* ---- file table ---- */
 
 #define DM_SHOW(fname)                                                                         \
@@ -925,6 +991,7 @@ static int obj_rename(struct ctx *c, const char *newname)
 
 static const struct subdir_def dm_obj_subdirs[] = {
 	{ .name = "partitions", .kind = &partitions_kind, .visible = block_active },
+	{ .name = "metadata", .kind = &metadata_kind, .visible = has_metadata },
 	{ NULL },
 };
 
@@ -938,6 +1005,7 @@ static const struct dir_kind dm_obj_kind = {
 	.block = obj_block,
 	.event_nr = obj_event_nr,
 	.event_wait = obj_event_wait,
+	.meta_source = obj_meta_source,
 };
 
 /* ---- dm/ itself ---- */

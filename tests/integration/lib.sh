@@ -57,6 +57,7 @@ errtext() {
 	ENODEV) echo "No such device" ;;
 	ENOTEMPTY) echo "Directory not empty" ;;
 	EXDEV) echo "Invalid cross-device link" ;;
+	EIO) echo "Input/output error" ;;
 	*) echo "$1" ;;
 	esac
 }

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# dm/NAME/metadata/ (thin-pool, cache, era) against a real kernel and the
+# dmpd tools run directly (inside the test VM:
+# tests/vm/run-in-vm.sh -- bash tests/vm/test_metadata.sh).
+. "$(dirname "$0")/../integration/lib.sh"
+
+if ! dmsetup version >/dev/null 2>&1; then
+	echo "$(basename "$0"): no device-mapper in this kernel; run it in the VM"
+	exit 1
+fi
+
+t() { CURRENT=$*; echo "== $*" >&2; }
+start_daemon || exit 1
+L=$MNT/loop
+D=$MNT/dm
+
+put() { printf '%s\n' "$2" >"$WORK/value"; cat "$WORK/value" >"$1"; }
+mkloop() { mkdir "$L/$1" && put "$L/$1/size" "$2" && put "$L/$1/active" 1; }
+mkdm() { mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1; }
+devpath() { cat "$L/$1/device"; }
+held_root() { dmsetup status "$1" | awk '{print $7}'; }
+# thin_ls of a live pool as a user would run it: snapshot, -m, release.
+thin_ls_live() {
+	dmsetup message "$1" 0 reserve_metadata_snap
+	thin_ls -m -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,TRANSACTION,CREATE_TIME,SNAP_TIME "$2"
+	dmsetup message "$1" 0 release_metadata_snap
+}
+# key=value lines of one thin_ls row (as metadata/ls shows them).
+ls_rows() { awk 'NR > 1 { printf "dev=%s mapped_blocks=%s exclusive_blocks=%s shared_blocks=%s\n", $1, $2, $3, $4 }'; }
+our_rows() { jq -r '.[] | "dev=\(.dev) mapped_blocks=\(.mapped_blocks) exclusive_blocks=\(.exclusive_blocks) shared_blocks=\(.shared_blocks)"'; }
+
+for n in tm td cm cc co em eo; do
+	case $n in tm | cm | em) size=8M ;; *) size=64M ;; esac
+	check "loop/$n" mkloop "$n" "$size"
+done
+
+t "no metadata/ on other targets"
+check "zero device" mkdm z "0 2048 zero"
+check "no metadata/ for zero" test ! -e "$D/z/metadata"
+check "not listed" bash -c "! ls '$D/z' | grep -qx metadata"
+
+t "thin pool, live"
+check "thin-pool" mkdm pool "0 131072 thin-pool loop/tm loop/td 128 0"
+check "metadata/ listed" bash -c "ls '$D/pool' | grep -qx metadata"
+eq "$(ls "$D/pool/metadata" | tr '\n' ' ')" "check check.json dump ls ls.json summary summary.json " "metadata files"
+check "create_thin 0" put "$D/pool/message" "create_thin 0"
+check "create_thin 1" put "$D/pool/message" "create_thin 1"
+check "thin 0" mkdm pool-v0 "0 131072 thin dm/pool 0"
+check "write 1 MiB to thin 0" dd if=/dev/urandom of="$D/pool-v0/data" bs=64k count=16 oflag=direct conv=notrunc status=none
+check "snapshot 2 of thin 0" put "$D/pool/message" "create_snap 2 0"
+check "write 256 KiB more to thin 0" dd if=/dev/urandom of="$D/pool-v0/data" bs=64k count=4 oflag=direct conv=notrunc status=none
+eq "$(jq -r .result "$D/pool/metadata/check.json")" "ok" "check result"
+eq "$(jq -r .exit_code "$D/pool/metadata/check.json")" "0" "check exit_code"
+eq "$(held_root pool)" "-" "no metadata snapshot left held after check"
+tm=$(devpath tm)
+eq "$(our_rows <"$D/pool/metadata/ls.json")" "$(thin_ls_live pool "$tm" | ls_rows)" "ls as thin_ls -m"
+eq "$(jq length "$D/pool/metadata/ls.json")" "3" "three thin devices"
+eq "$(jq -r '.[] | select(.dev == 0) | .mapped_blocks' "$D/pool/metadata/ls.json")" "16" "thin 0 maps 16 blocks"
+eq "$(held_root pool)" "-" "no metadata snapshot left held after ls"
+check "dump is XML" grep -q '<superblock' "$D/pool/metadata/dump"
+dmsetup message pool 0 reserve_metadata_snap
+eq "$(cat "$D/pool/metadata/dump")" "$(thin_dump -m "$tm")" "dump as thin_dump -m"
+check "a snapshot the user holds is used" test "$(held_root pool)" != "-"
+check "and kept" put "$D/pool/message" "release_metadata_snap"
+eq "$(jq -r '.[0].transaction' "$D/pool/metadata/summary.json")" "$(dmsetup status pool | awk '{print $4}')" "summary transaction as status transaction_id"
+eq "$(jq -r '.[0].data_block_size' "$D/pool/metadata/summary.json")" "128" "summary data_block_size"
+eq "$(jq -r '[.[] | select(.dev_id == 0)][0].mapped_blocks' "$D/pool/metadata/summary.json")" "16" "summary thin 0 mapped"
+# Two readers at once: serialised, both get the whole answer.
+cat "$D/pool/metadata/ls.json" >"$WORK/ls1" &
+r1=$!
+cat "$D/pool/metadata/ls.json" >"$WORK/ls2"
+wait $r1
+eq "$(jq length "$WORK/ls1") $(jq length "$WORK/ls2")" "3 3" "concurrent ls readers"
+eq "$(held_root pool)" "-" "no metadata snapshot left held"
+
+t "thin pool, inactive"
+check "thin 0 down" put "$D/pool-v0/active" 0
+check "pool down" put "$D/pool/active" 0
+eq "$(jq -r .result "$D/pool/metadata/check.json")" "ok" "check of the inactive pool"
+eq "$(our_rows <"$D/pool/metadata/ls.json")" "$(thin_ls -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,TRANSACTION,CREATE_TIME,SNAP_TIME "$tm" | ls_rows)" "ls as thin_ls on the device"
+eq "$(cat "$D/pool/metadata/dump")" "$(thin_dump "$tm")" "dump as thin_dump"
+check "save the superblock" dd if="$L/tm/data" of="$WORK/sb" bs=4096 count=1 status=none
+check "corrupt the superblock" dd if=/dev/urandom of="$L/tm/data" bs=1 seek=64 count=64 conv=notrunc status=none
+eq "$(jq -r .result "$D/pool/metadata/check.json")" "error" "check finds the damage"
+check "check names problems" test "$(jq -r '.problem | length' "$D/pool/metadata/check.json")" -ge 1
+check "exit_code non-zero" test "$(jq -r .exit_code "$D/pool/metadata/check.json")" -ne 0
+expect_err EIO cat "$D/pool/metadata/ls"
+contains "$(cat "$D/pool/error")" "thin_ls failed" "error names the tool"
+check "restore the superblock" dd if="$WORK/sb" of="$L/tm/data" bs=4096 count=1 conv=notrunc status=none
+eq "$(jq -r .result "$D/pool/metadata/check.json")" "ok" "check ok again"
+check "loop/tm down" put "$L/tm/active" 0
+expect_err ENOENT cat "$D/pool/metadata/check"
+contains "$(cat "$D/pool/error")" "loop/tm" "error names the missing device"
+check "loop/tm up" put "$L/tm/active" 1
+check "pool up again" put "$D/pool/active" 1
+check "pool-v0 up again" put "$D/pool-v0/active" 1
+eq "$(jq -r '.[] | select(.dev == 0) | .mapped_blocks' "$D/pool/metadata/ls.json")" "16" "data survived"
+
+t "cache, live and inactive"
+check "cache" mkdm cache "0 131072 cache loop/cm loop/cc loop/co 128 1 writeback smq 0"
+check "metadata/ on cache" test -d "$D/cache/metadata"
+check "no ls for cache" test ! -e "$D/cache/metadata/ls"
+check "write 2 MiB through the cache" dd if=/dev/urandom of="$D/cache/data" bs=64k count=32 oflag=direct conv=notrunc status=none
+ev=$(jq -r .event_nr "$D/cache/info.json")
+eq "$(jq -r .result "$D/cache/metadata/check.json")" "ok" "live cache check"
+eq "$(jq -r .state "$D/cache/info.json")" "ACTIVE" "resumed after the copy"
+eq "$(jq -r '.[0].block_size' "$D/cache/metadata/summary.json")" "128" "cache summary block_size"
+eq "$(jq -r '.[0].policy' "$D/cache/metadata/summary.json")" "smq" "cache summary policy"
+check "dump is cache XML" grep -q '<superblock.*policy="smq"' "$D/cache/metadata/dump"
+check "suspended stays suspended" put "$D/cache/suspended" 1
+eq "$(jq -r .result "$D/cache/metadata/check.json")" "ok" "check of a suspended cache"
+eq "$(jq -r .state "$D/cache/info.json")" "SUSPENDED" "still suspended"
+check "resume" put "$D/cache/suspended" 0
+check "cache down" put "$D/cache/active" 0
+cm=$(devpath cm)
+eq "$(cat "$D/cache/metadata/dump")" "$(cache_dump "$cm")" "inactive dump as cache_dump"
+eq "$(jq -r '.[0].mappings' "$D/cache/metadata/summary.json")" "$(cache_dump "$cm" | grep -c '<mapping ')" "summary counts mappings"
+
+t "era, live and inactive"
+check "era" mkdm era "0 131072 era loop/em loop/eo 128"
+check "write 1 MiB through era" dd if=/dev/urandom of="$D/era/data" bs=64k count=16 oflag=direct conv=notrunc status=none
+check "checkpoint" put "$D/era/message" checkpoint
+eq "$(jq -r .result "$D/era/metadata/check.json")" "ok" "live era check"
+eq "$(jq -r .state "$D/era/info.json")" "ACTIVE" "era resumed"
+eq "$(jq -r '.[0].block_size' "$D/era/metadata/summary.json")" "128" "era summary block_size"
+check "era down" put "$D/era/active" 0
+em=$(devpath em)
+eq "$(cat "$D/era/metadata/dump")" "$(era_dump "$em")" "inactive dump as era_dump"
+check "no file left in the state dir" bash -c "! ls -A '$STATE' | grep -q '^\.metadata-'"
+
+t "teardown"
+for n in pool-v0 pool cache era z; do
+	check "rmdir $n" rmdir "$D/$n"
+done
+eq "$(dmsetup ls 2>&1)" "No devices found" "dmsetup ls"
+for n in tm td cm cc co em eo; do
+	check "rmdir loop/$n" rmdir "$L/$n"
+done
+finish
