@@ -107,6 +107,7 @@ struct dir_kind {
 	/* Object operations, with c naming the object itself. */
 	int (*remove)(struct ctx *c);
 	int (*rename)(struct ctx *c, const char *newname);
+	/* NULL: errors go to the nearest directory above that has one. */
 	struct errslot *(*errslot)(struct ctx *c);
 	/* Block objects: the device, -ENODEV while inactive. */
 	int (*block)(struct ctx *c, struct blockref *b);
@@ -139,6 +140,8 @@ void ctx_up(const struct ctx *c, int up, struct ctx *out);
 /* Shared helpers for file tables. */
 int show_text(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int show_error_file(struct ctx *c, char **out);
+/* The error slot of c's directory: its kind's, or the nearest one above. */
+struct errslot *errslot_for(const struct ctx *c);
 /* For visible(): true while the object's block device exists. */
 bool block_active(struct ctx *c);
 

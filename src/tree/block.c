@@ -176,30 +176,13 @@ static const struct file_def partition_files[] = {
 	{ NULL },
 };
 
-/* Errors under partitions/ belong to the block object that owns them. */
-static struct errslot *parts_errslot(struct ctx *c)
-{
-	struct ctx obj;
-	ctx_up(c, 1, &obj);
-	return obj.kind->errslot ? obj.kind->errslot(&obj) : &root_error;
-}
-
-static struct errslot *partition_errslot(struct ctx *c)
-{
-	struct ctx obj;
-	ctx_up(c, 2, &obj);
-	return obj.kind->errslot ? obj.kind->errslot(&obj) : &root_error;
-}
-
 const struct dir_kind partition_kind = {
 	.name = "partition",
 	.files = { partition_files },
-	.errslot = partition_errslot,
 };
 
 const struct dir_kind partitions_kind = {
 	.name = "partitions",
 	.list = parts_list,
 	.child = parts_child,
-	.errslot = parts_errslot,
 };

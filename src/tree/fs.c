@@ -187,10 +187,9 @@ static struct ctx *ctx_push(struct ctx *c, const char *name, const struct dir_ki
 static void report(struct ctx *c, int r, bool top_level)
 {
 	const char *msg = c->why[0] ? c->why : strerror(-r);
-	struct errslot *slot = c->kind && c->kind->errslot ? c->kind->errslot(c) : NULL;
-	if (slot)
-		errslot_set(slot, msg);
-	if (top_level || !slot)
+	struct errslot *slot = errslot_for(c);
+	errslot_set(slot, msg);
+	if (top_level && slot != &root_error)
 		errslot_set(&root_error, msg);
 }
 

@@ -132,16 +132,7 @@ static const struct file_def metadata_files[] = {
 	{ NULL },
 };
 
-/* Errors under metadata/ belong to the object that owns it. */
-static struct errslot *metadata_errslot(struct ctx *c)
-{
-	struct ctx obj;
-	ctx_up(c, 1, &obj);
-	return obj.kind->errslot ? obj.kind->errslot(&obj) : &root_error;
-}
-
 const struct dir_kind metadata_kind = {
 	.name = "metadata",
 	.files = { metadata_files },
-	.errslot = metadata_errslot,
 };

@@ -37,10 +37,20 @@ int show_text(char **out, const char *fmt, ...)
 	return n < 0 ? -ENOMEM : 0;
 }
 
+struct errslot *errslot_for(const struct ctx *c)
+{
+	for (int up = 0; up < c->depth; up++) {
+		struct ctx k;
+		ctx_up(c, up, &k);
+		if (k.kind->errslot)
+			return k.kind->errslot(&k);
+	}
+	return &root_error;
+}
+
 int show_error_file(struct ctx *c, char **out)
 {
-	struct errslot *e = c->kind->errslot ? c->kind->errslot(c) : &root_error;
-	*out = errslot_show(e);
+	*out = errslot_show(errslot_for(c));
 	return *out ? 0 : -ENOMEM;
 }
 
