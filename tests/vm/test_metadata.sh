@@ -128,6 +128,23 @@ em=$(devpath em)
 eq "$(cat "$D/era/metadata/dump")" "$(era_dump "$em")" "inactive dump as era_dump"
 check "no file left in the state dir" bash -c "! ls -A '$STATE' | grep -q '^\.metadata-'"
 
+t "devices made outside stsfs"
+for f in xm xe xd xo; do truncate -s 64M "$OUTSIDE/$f.img"; done
+xm=$(losetup -f --show "$OUTSIDE/xm.img")
+xe=$(losetup -f --show "$OUTSIDE/xe.img")
+xd=$(losetup -f --show "$OUTSIDE/xd.img")
+xo=$(losetup -f --show "$OUTSIDE/xo.img")
+dmsetup create xpool --table "0 131072 thin-pool $xm $xd 128 0"
+eq "$(jq -r .result "$D/xpool/metadata/check.json")" "ok" "external thin pool: check through a snapshot"
+eq "$(held_root xpool)" "-" "external pool: snapshot released"
+dmsetup create xera --table "0 131072 era $xe $xo 128"
+expect_err EPERM cat "$D/xera/metadata/check"
+contains "$(cat "$D/xera/error")" "--manage-external" "live external era is not suspended"
+eq "$(dmsetup info xera | sed -n 's/^State: *//p')" "ACTIVE" "xera not suspended"
+dmsetup remove xpool
+dmsetup remove xera
+for d in "$xm" "$xe" "$xd" "$xo"; do losetup -d "$d"; done
+
 t "teardown"
 for n in pool-v0 pool cache era z; do
 	check "rmdir $n" rmdir "$D/$n"
