@@ -1001,6 +1001,7 @@ int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bo
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	watch_shutdown();
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

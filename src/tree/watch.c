@@ -24,12 +24,14 @@ struct watch {
 
 static pthread_mutex_t watches_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct watch *watches;
+static bool shutting_down;
 
-static void notify_all(struct waiter *w)
+static void notify_all(struct waiter *w, bool notify)
 {
 	while (w) {
 		struct waiter *next = w->next;
-		fuse_lowlevel_notify_poll(w->ph);
+		if (notify)
+			fuse_lowlevel_notify_poll(w->ph);
 		fuse_pollhandle_destroy(w->ph);
 		free(w);
 		w = next;
@@ -50,8 +52,10 @@ static void *watch_thread(void *arg)
 		}
 	}
 	struct waiter *w = wt->waiters;
+	/* Notifying under the lock keeps watch_shutdown from returning while
+	 * a notification is on its way to the session. */
+	notify_all(w, !shutting_down);
 	pthread_mutex_unlock(&watches_lock);
-	notify_all(w);
 	free(wt);
 	return NULL;
 }
@@ -113,6 +117,13 @@ static struct watch *start_watch_locked(const struct dir_kind *kind, const char 
 	return wt;
 }
 
+void watch_shutdown(void)
+{
+	pthread_mutex_lock(&watches_lock);
+	shutting_down = true;
+	pthread_mutex_unlock(&watches_lock);
+}
+
 int watch_add(const struct dir_kind *kind, const char *key, uint32_t after, uint64_t fh_id,
 	      struct fuse_pollhandle *ph)
 {
@@ -121,10 +132,10 @@ int watch_add(const struct dir_kind *kind, const char *key, uint32_t after, uint
 	if (!wt)
 		wt = start_watch_locked(kind, key, after);
 	int r = wt ? add_waiter_locked(wt, fh_id, ph) : -EAGAIN;
-	pthread_mutex_unlock(&watches_lock);
 	if (r < 0) {
 		fuse_lowlevel_notify_poll(ph);
 		fuse_pollhandle_destroy(ph);
 	}
+	pthread_mutex_unlock(&watches_lock);
 	return r;
 }

@@ -16,4 +16,8 @@ struct fuse_pollhandle;
 int watch_add(const struct dir_kind *kind, const char *key, uint32_t after, uint64_t fh_id,
 	      struct fuse_pollhandle *ph);
 
+/* Before the session goes away: pending handles are dropped, not notified
+ * (waiter threads still blocked in the kernel end with the process). */
+void watch_shutdown(void);
+
 #endif
