@@ -19,99 +19,96 @@
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
+#include "registry.h"
+
 #define DM_NAME_MAX 127
 #define DM_UUID_MAX 128
 #define STATE_KIND "dm"
+_Static_assert(DM_NAME_MAX <= OBJ_NAME_MAX, "dm names fit struct obj");
 
 struct dm_obj {
-	char name[DM_NAME_MAX + 1];
-	pthread_mutex_t lock;
-	unsigned refs;     /* registry lock */
-	bool external;     /* a kernel device stsfs did not make */
-	struct errslot err;
+	struct obj obj;    /* first: the registry's part */
 	char *table;       /* staged table as written, normalised; "" = none */
 	char uuid[DM_UUID_MAX + 1];
 	bool read_only;
 	char *response;    /* last message response */
-	struct dm_obj *next;
 };
 
-/* Errors of external devices outlive their transient objects. */
-struct ext_err {
-	char name[DM_NAME_MAX + 1];
-	struct errslot err;
-	struct ext_err *next;
-};
+static int obj_init(struct obj *o);
+static void obj_release(struct obj *o);
+static struct obj *external_get(const char *name);
+static void device_name(const struct obj *o, char *buf, size_t len);
+static int list_devices(char ***names, size_t *n);
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dm_obj *objects;
-static struct ext_err *ext_errors;
-static struct errslot dm_dir_error = ERRSLOT_INIT;
+/* Owned dm objects; the error slots of the kernel's other dm devices. */
+static struct registry dms = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.dir_error = ERRSLOT_INIT,
+	.obj_size = sizeof(struct dm_obj),
+	.init = obj_init,
+	.release = obj_release,
+	.external = external_get,
+	.device_name = device_name,
+	.list_devices = list_devices,
+};
 
 /* ---- registry ---- */
 
-static struct dm_obj *obj_new(const char *name)
+static struct dm_obj *dm_of(struct obj *o)
 {
-	struct dm_obj *o = calloc(1, sizeof(*o));
-	if (!o || !(o->table = strdup(""))) {
-		free(o);
-		return NULL;
-	}
-	snprintf(o->name, sizeof(o->name), "%s", name);
-	pthread_mutex_init(&o->lock, NULL);
-	pthread_mutex_init(&o->err.lock, NULL);
-	o->refs = 1;
-	return o;
+	return (struct dm_obj *)o;
 }
 
-static void obj_free(struct dm_obj *o)
+static int obj_init(struct obj *o)
 {
-	pthread_mutex_destroy(&o->lock);
-	pthread_mutex_destroy(&o->err.lock);
-	free(o->table);
-	free(o->response);
-	free(o);
+	return (dm_of(o)->table = strdup("")) ? 0 : -ENOMEM;
 }
 
-static struct dm_obj *find_owned_locked(const char *name)
+static void obj_release(struct obj *o)
 {
-	for (struct dm_obj *o = objects; o; o = o->next)
-		if (strcmp(o->name, name) == 0)
-			return o;
-	return NULL;
+	free(dm_of(o)->table);
+	free(dm_of(o)->response);
 }
 
-static struct dm_obj *external_get(const char *name)
+static struct obj *external_get(const char *name)
 {
 	struct kdm_info info;
 	if (strlen(name) > DM_NAME_MAX || kdm_info(name, &info, NULL) != 0 || !info.exists)
 		return NULL;
-	struct dm_obj *o = obj_new(name);
+	struct dm_obj *o = dm_of(reg_new(&dms, name));
 	if (o) {
-		o->external = true;
+		o->obj.external = true;
 		o->read_only = info.read_only;
 		snprintf(o->uuid, sizeof(o->uuid), "%s", info.uuid);
 	}
-	return o;
+	return o ? &o->obj : NULL;
+}
+
+/* An owned object's dm device has the object's name. */
+static void device_name(const struct obj *o, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", o->name);
+}
+
+static int list_devices(char ***names, size_t *n)
+{
+	/* Without device-mapper there are simply no kernel devices. */
+	if (kdm_list(names, n, NULL) != 0) {
+		names_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	return 0;
 }
 
 static struct dm_obj *obj_get(const char *name)
 {
-	pthread_mutex_lock(&reg_lock);
-	struct dm_obj *o = find_owned_locked(name);
-	if (o)
-		o->refs++;
-	pthread_mutex_unlock(&reg_lock);
-	return o ? o : external_get(name);
+	return dm_of(reg_get(&dms, name));
 }
 
 static void obj_put(struct dm_obj *o)
 {
-	pthread_mutex_lock(&reg_lock);
-	bool last = --o->refs == 0;
-	pthread_mutex_unlock(&reg_lock);
-	if (last)
-		obj_free(o);
+	reg_put(&dms, &o->obj);
 }
 
 static struct dm_obj *ctx_obj(struct ctx *c)
@@ -124,7 +121,7 @@ static bool is_active(const struct dm_obj *o, struct kdm_info *info)
 {
 	struct kdm_info tmp;
 	info = info ? info : &tmp;
-	return kdm_info(o->name, info, NULL) == 0 && info->exists;
+	return kdm_info(o->obj.name, info, NULL) == 0 && info->exists;
 }
 
 /* ---- persistence ---- */
@@ -146,38 +143,29 @@ static int add_table_lines(struct kv_block *b, const char *table)
 
 static int save(struct dm_obj *o, char *why)
 {
-	if (o->external)
+	if (o->obj.external)
 		return 0;
 	struct kv_block b = { 0 };
 	int r = kv_add_str(&b, "uuid", o->uuid);
 	r = r ? r : kv_add_bool(&b, "read_only", o->read_only);
 	r = r ? r : kv_add_bool(&b, "active", is_active(o, NULL));
 	r = r ? r : add_table_lines(&b, o->table);
-	r = r ? r : state_save(STATE_KIND, o->name, &b, why);
+	r = r ? r : state_save(STATE_KIND, o->obj.name, &b, why);
 	kv_block_free(&b);
 	return r;
 }
 
 /* ---- device references ---- */
 
+static bool device_is(const char *devname, dev_t dev)
+{
+	struct kdm_info info;
+	return kdm_info(devname, &info, NULL) == 0 && info.exists && info.dev == dev;
+}
+
 bool dm_owns_dev(dev_t dev)
 {
-	pthread_mutex_lock(&reg_lock);
-	size_t n = 0;
-	for (struct dm_obj *o = objects; o; o = o->next)
-		n++;
-	char (*names)[DM_NAME_MAX + 1] = calloc(n ? n : 1, sizeof(*names));
-	size_t i = 0;
-	for (struct dm_obj *o = objects; names && o; o = o->next)
-		snprintf(names[i++], sizeof(names[0]), "%s", o->name);
-	pthread_mutex_unlock(&reg_lock);
-	bool found = false;
-	for (i = 0; names && i < n && !found; i++) {
-		struct kdm_info info;
-		found = kdm_info(names[i], &info, NULL) == 0 && info.exists && info.dev == dev;
-	}
-	free(names);
-	return found;
+	return reg_owns_dev(&dms, dev, device_is);
 }
 
 int dm_object_dev(const char *name, dev_t *dev, char *why)
@@ -245,9 +233,7 @@ static int thin_ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 		return why_set(why, -ENOENT, "%s: no active thin pool %s", ref, pool);
 	if (dm_object_dev(vol, dev, NULL) != 0 || !is_thin_of(vol, pool_dev))
 		return why_set(why, -ENOENT, "%s: no active thin volume %s in pool %s", ref, vol, pool);
-	pthread_mutex_lock(&reg_lock);
-	*ours = find_owned_locked(vol) != NULL;
-	pthread_mutex_unlock(&reg_lock);
+	*ours = reg_owns(&dms, vol);
 	return 0;
 }
 
@@ -259,9 +245,7 @@ static int ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 		return loop_object_dev(ref + 5, dev, why);
 	}
 	if (strncmp(ref, "dm/", 3) == 0) {
-		pthread_mutex_lock(&reg_lock);
-		*ours = find_owned_locked(ref + 3) != NULL;
-		pthread_mutex_unlock(&reg_lock);
+		*ours = reg_owns(&dms, ref + 3);
 		return dm_object_dev(ref + 3, dev, why);
 	}
 	if (strncmp(ref, "thin/", 5) == 0)
@@ -302,22 +286,14 @@ static int load_table(const char *text, struct dm_lines *l, char *why)
 
 /* ---- attribute helpers ---- */
 
-static int may_change(struct dm_obj *o, char *why)
-{
-	if (o->external && !opts.manage_external)
-		return why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external to change it)",
-			       o->name);
-	return 0;
-}
-
 static int not_active(const struct dm_obj *o, char *why)
 {
-	return why_set(why, -ENODEV, "dm/%s is not active (echo 1 > active first)", o->name);
+	return why_set(why, -ENODEV, "dm/%s is not active (echo 1 > active first)", o->obj.name);
 }
 
 static int frozen(const struct dm_obj *o, const char *attr, char *why)
 {
-	return why_set(why, -EBUSY, "%s cannot change while dm/%s is active (echo 0 > active first)", attr, o->name);
+	return why_set(why, -EBUSY, "%s cannot change while dm/%s is active (echo 0 > active first)", attr, o->obj.name);
 }
 
 typedef int (*dm_store_fn)(struct dm_obj *o, const char *value, char *why);
@@ -328,10 +304,10 @@ static int with_store(struct ctx *c, const char *value, dm_store_fn fn)
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return why_set(c->why, -ENOENT, "no dm object %s", c->comp[1]);
-	pthread_mutex_lock(&o->lock);
-	int r = may_change(o, c->why);
+	pthread_mutex_lock(&o->obj.lock);
+	int r = obj_may_change(&o->obj, c->why);
 	r = r ? r : fn(o, value, c->why);
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	obj_put(o);
 	return r;
 }
@@ -341,9 +317,9 @@ static int with_show(struct ctx *c, char **out, dm_show_fn fn)
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return -ENOENT;
-	pthread_mutex_lock(&o->lock);
+	pthread_mutex_lock(&o->obj.lock);
 	int r = fn(o, out, c->why);
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	obj_put(o);
 	return r;
 }
@@ -378,7 +354,7 @@ static int show_live(const struct dm_obj *o, bool status, char **out, char *why)
 {
 	struct kdm_target *t;
 	size_t n;
-	int r = status ? kdm_status(o->name, &t, &n, why) : kdm_table(o->name, &t, &n, why);
+	int r = status ? kdm_status(o->obj.name, &t, &n, why) : kdm_table(o->obj.name, &t, &n, why);
 	if (r)
 		return r;
 	r = format_targets(t, n, !status, out);
@@ -418,14 +394,14 @@ static int store_table(struct dm_obj *o, const char *value, char *why)
 		r = -ENOMEM;
 	if (!r && is_active(o, NULL)) {
 		r = dm_lines_translate(&l, resolve_ref, NULL, why, STSFS_WHY_LEN);
-		r = r ? r : kdm_reload(o->name, &l, why);
+		r = r ? r : kdm_reload(o->obj.name, &l, why);
 	}
 	dm_lines_free(&l);
 	if (r) {
 		free(normal);
 		return r;
 	}
-	return o->external ? (free(normal), 0) : set_staged(o, normal, why);
+	return o->obj.external ? (free(normal), 0) : set_staged(o, normal, why);
 }
 
 /* Per write: syntax and device references of the lines so far; the kernel
@@ -509,7 +485,7 @@ static int activate(struct dm_obj *o, char *why)
 	r = load_table(o->table, &l, why);
 	if (r)
 		return r;
-	r = kdm_create(o->name, o->uuid, o->read_only, &l, why);
+	r = kdm_create(o->obj.name, o->uuid, o->read_only, &l, why);
 	dm_lines_free(&l);
 	return r ? r : save(o, why);
 }
@@ -524,7 +500,7 @@ static int store_active(struct dm_obj *o, const char *value, char *why)
 		return 0;
 	if (on)
 		return activate(o, why);
-	r = kdm_remove(o->name, why);
+	r = kdm_remove(o->obj.name, why);
 	return r ? r : save(o, why);
 }
 
@@ -544,8 +520,8 @@ static int store_suspended(struct dm_obj *o, const char *value, char *why)
 	if (!is_active(o, &info))
 		return not_active(o, why);
 	if (noflush || on)
-		return info.suspended ? 0 : kdm_suspend(o->name, noflush, why);
-	return info.suspended ? kdm_resume(o->name, why) : 0;
+		return info.suspended ? 0 : kdm_suspend(o->obj.name, noflush, why);
+	return info.suspended ? kdm_resume(o->obj.name, why) : 0;
 }
 
 /* ---- message ---- */
@@ -578,7 +554,7 @@ static int store_message(struct dm_obj *o, const char *value, char *why)
 	if (!is_active(o, NULL))
 		return not_active(o, why);
 	char *resp = NULL;
-	int r = kdm_message(o->name, sector, msg, &resp, why);
+	int r = kdm_message(o->obj.name, sector, msg, &resp, why);
 	if (r)
 		return r;
 	free(o->response);
@@ -624,7 +600,7 @@ static int kv_status(struct ctx *c, struct kv_doc *doc)
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return -ENOENT;
-	int r = is_active(o, NULL) ? status_blocks(o->name, doc, c->why) : 0;
+	int r = is_active(o, NULL) ? status_blocks(o->obj.name, doc, c->why) : 0;
 	obj_put(o);
 	return r;
 }
@@ -660,7 +636,7 @@ static int kv_info(struct ctx *c, struct kv_doc *doc)
 	struct kdm_info info;
 	int r = b ? 0 : -ENOMEM;
 	if (b && is_active(o, &info))
-		r = info_block(o->name, &info, b);
+		r = info_block(o->obj.name, &info, b);
 	obj_put(o);
 	return r;
 }
@@ -680,7 +656,7 @@ static int show_deps(struct dm_obj *o, char **out, char *why)
 {
 	dev_t *devs = NULL;
 	size_t n = 0;
-	int r = is_active(o, NULL) ? kdm_deps(o->name, &devs, &n, why) : 0;
+	int r = is_active(o, NULL) ? kdm_deps(o->obj.name, &devs, &n, why) : 0;
 	size_t len = 0;
 	FILE *f = r ? NULL : open_memstream(out, &len);
 	if (!r && !f)
@@ -710,13 +686,13 @@ static int show_wait(struct dm_obj *o, char **out, char *why)
 	struct kdm_info info;
 	if (!is_active(o, &info))
 		return not_active(o, why);
-	char name[sizeof(o->name)];
-	snprintf(name, sizeof(name), "%s", o->name);
+	char name[sizeof(o->obj.name)];
+	snprintf(name, sizeof(name), "%s", o->obj.name);
 	uint32_t ev = 0;
 	/* Waiting must not hold the object. */
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	int r = kdm_wait_event(name, info.event_nr, &ev, why);
-	pthread_mutex_lock(&o->lock);
+	pthread_mutex_lock(&o->obj.lock);
 	return r ? r : show_text(out, "%u\n", ev);
 }
 
@@ -730,7 +706,7 @@ static int obj_event_nr(struct ctx *c, uint32_t *nr, char *key, size_t keylen)
 	int r = -ENODEV;
 	if (is_active(o, &info)) {
 		*nr = info.event_nr;
-		snprintf(key, keylen, "%s", o->name);
+		snprintf(key, keylen, "%s", o->obj.name);
 		r = 0;
 	}
 	obj_put(o);
@@ -761,7 +737,7 @@ static int meta_line(struct dm_obj *o, bool active, char type[DM_TARGET_NAME_MAX
 	const char *params = NULL;
 	int r;
 	if (active) {
-		r = kdm_table(o->name, &t, &n, why);
+		r = kdm_table(o->obj.name, &t, &n, why);
 		if (!r && n) {
 			snprintf(type, DM_TARGET_NAME_MAX, "%s", t[0].type);
 			params = t[0].params;
@@ -787,7 +763,7 @@ static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return -ENOENT;
-	pthread_mutex_lock(&o->lock);
+	pthread_mutex_lock(&o->obj.lock);
 	bool active = is_active(o, NULL);
 	char type[DM_TARGET_NAME_MAX] = "", dev[32] = "";
 	char reason[STSFS_WHY_LEN] = "";
@@ -798,17 +774,17 @@ static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
 	else if (r)
 		r = why_set(why, r, "%s", reason);
 	else if (sscanf(dev, "%u:%u", &ma, &mi) != 2)
-		r = why_set(why, -EINVAL, "dm/%s: no metadata device in the table", o->name);
-	else if (active && o->external && !opts.manage_external && m->kind != KMETA_THIN)
+		r = why_set(why, -EINVAL, "dm/%s: no metadata device in the table", o->obj.name);
+	else if (active && o->obj.external && !opts.manage_external && m->kind != KMETA_THIN)
 		/* Reading live cache/era metadata suspends the device. */
-		r = why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external)", o->name);
+		r = why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external)", o->obj.name);
 	if (!r) {
 		char kname[64];
 		kernel_name(makedev(ma, mi), kname, sizeof(kname));
 		r = kblk_devpath(makedev(ma, mi), kname, m->devpath, sizeof(m->devpath));
-		snprintf(m->live_name, sizeof(m->live_name), "%s", active ? o->name : "");
+		snprintf(m->live_name, sizeof(m->live_name), "%s", active ? o->obj.name : "");
 	}
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	obj_put(o);
 	return r;
 }
@@ -864,30 +840,10 @@ static const struct file_def dm_files[] = {
 
 /* ---- the object directory ---- */
 
-static struct errslot *ext_errslot(const char *name)
-{
-	pthread_mutex_lock(&reg_lock);
-	struct ext_err *e = ext_errors;
-	while (e && strcmp(e->name, name) != 0)
-		e = e->next;
-	if (!e && (e = calloc(1, sizeof(*e)))) {
-		snprintf(e->name, sizeof(e->name), "%s", name);
-		pthread_mutex_init(&e->err.lock, NULL);
-		e->next = ext_errors;
-		ext_errors = e;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return e ? &e->err : &dm_dir_error;
-}
-
 static struct errslot *obj_errslot(struct ctx *c)
 {
-	const char *name = c->comp[1];
-	pthread_mutex_lock(&reg_lock);
-	struct dm_obj *o = find_owned_locked(name);
-	pthread_mutex_unlock(&reg_lock);
-	/* Owned objects are freed only by rmdir (as in loop/). */
-	return o ? &o->err : ext_errslot(name);
+	/* An external device's error slot is kept under its dm name. */
+	return reg_errslot(&dms, c->comp[1], c->comp[1]);
 }
 
 static int obj_block(struct ctx *c, struct blockref *b)
@@ -900,7 +856,7 @@ static int obj_block(struct ctx *c, struct blockref *b)
 	if (is_active(o, &info)) {
 		b->dev = info.dev;
 		b->read_only = info.read_only;
-		b->data_allowed = !o->external || opts.manage_external;
+		b->data_allowed = !o->obj.external || opts.manage_external;
 		char kname[24];
 		snprintf(kname, sizeof(kname), "dm-%u", minor(info.dev));
 		r = kblk_devpath(info.dev, kname, b->devpath, sizeof(b->devpath));
@@ -909,33 +865,20 @@ static int obj_block(struct ctx *c, struct blockref *b)
 	return r;
 }
 
-static void unlink_owned_locked(struct dm_obj *o)
-{
-	for (struct dm_obj **pp = &objects; *pp; pp = &(*pp)->next) {
-		if (*pp == o) {
-			*pp = o->next;
-			break;
-		}
-	}
-}
-
 static int obj_remove(struct ctx *c)
 {
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return why_set(c->why, -ENOENT, "no dm object %s", c->comp[1]);
-	pthread_mutex_lock(&o->lock);
-	int r = may_change(o, c->why);
+	pthread_mutex_lock(&o->obj.lock);
+	int r = obj_may_change(&o->obj, c->why);
 	if (!r && is_active(o, NULL))
-		r = kdm_remove(o->name, c->why);
-	if (!r && !o->external) {
-		state_delete(STATE_KIND, o->name);
-		pthread_mutex_lock(&reg_lock);
-		unlink_owned_locked(o);
-		o->refs--; /* the registry's reference */
-		pthread_mutex_unlock(&reg_lock);
+		r = kdm_remove(o->obj.name, c->why);
+	if (!r && !o->obj.external) {
+		state_delete(STATE_KIND, o->obj.name);
+		reg_forget(&dms, &o->obj);
 	}
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	obj_put(o);
 	return r;
 }
@@ -943,7 +886,7 @@ static int obj_remove(struct ctx *c)
 static int name_free_locked(const char *name, char *why)
 {
 	struct kdm_info info;
-	if (find_owned_locked(name) || (kdm_info(name, &info, NULL) == 0 && info.exists))
+	if (reg_find_locked(&dms, name) || (kdm_info(name, &info, NULL) == 0 && info.exists))
 		return why_set(why, -EEXIST, "dm/%s exists", name);
 	return 0;
 }
@@ -952,17 +895,17 @@ static int rename_locked(struct dm_obj *o, const char *newname, char *why)
 {
 	int r = name_free_locked(newname, why);
 	if (!r && is_active(o, NULL))
-		r = kdm_rename(o->name, newname, why);
-	if (r || o->external)
+		r = kdm_rename(o->obj.name, newname, why);
+	if (r || o->obj.external)
 		return r;
-	char old[sizeof(o->name)];
-	snprintf(old, sizeof(old), "%s", o->name);
-	snprintf(o->name, sizeof(o->name), "%s", newname);
+	char old[sizeof(o->obj.name)];
+	snprintf(old, sizeof(old), "%s", o->obj.name);
+	snprintf(o->obj.name, sizeof(o->obj.name), "%s", newname);
 	r = save(o, why);
 	if (r) { /* keep the kernel and the record in step */
 		if (is_active(o, NULL))
 			kdm_rename(newname, old, NULL);
-		snprintf(o->name, sizeof(o->name), "%s", old);
+		snprintf(o->obj.name, sizeof(o->obj.name), "%s", old);
 		return r;
 	}
 	state_delete(STATE_KIND, old);
@@ -977,14 +920,15 @@ static int obj_rename(struct ctx *c, const char *newname)
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
 		return why_set(c->why, -ENOENT, "no dm object %s", c->comp[1]);
-	pthread_mutex_lock(&o->lock);
-	r = may_change(o, c->why);
-	if (!r && strcmp(o->name, newname) != 0) {
-		pthread_mutex_lock(&reg_lock);
+	pthread_mutex_lock(&o->obj.lock);
+	r = obj_may_change(&o->obj, c->why);
+	if (!r && strcmp(o->obj.name, newname) != 0) {
+		/* The registry lock keeps the new name free until it is taken. */
+		reg_lock(&dms);
 		r = rename_locked(o, newname, c->why);
-		pthread_mutex_unlock(&reg_lock);
+		reg_unlock(&dms);
 	}
-	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&o->obj.lock);
 	obj_put(o);
 	return r;
 }
@@ -1010,90 +954,36 @@ static const struct dir_kind dm_obj_kind = {
 
 /* ---- dm/ itself ---- */
 
-static bool in_list(char **names, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
-			return true;
-	return false;
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static int dir_list(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg)
 {
-	char **owned = NULL, **kernel = NULL;
-	size_t no = 0, nk = 0;
-	int r = 0;
-	pthread_mutex_lock(&reg_lock);
-	for (struct dm_obj *o = objects; o && !r; o = o->next) {
-		char **nn = realloc(owned, (no + 1) * sizeof(char *));
-		r = nn && (nn[no] = strdup(o->name)) ? 0 : -ENOMEM;
-		owned = nn ? nn : owned;
-		no += r ? 0 : 1;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	for (size_t i = 0; !r && i < no; i++)
-		r = emit(arg, owned[i]);
-	/* Without device-mapper there are simply no kernel devices. */
-	if (!r && kdm_list(&kernel, &nk, NULL) != 0)
-		nk = 0;
-	for (size_t i = 0; !r && i < nk; i++)
-		if (!in_list(owned, no, kernel[i]))
-			r = emit(arg, kernel[i]);
-	free_names(owned, no);
-	free_names(kernel, nk);
-	return r;
+	return reg_list(&dms, emit, arg);
 }
 
 static const struct dir_kind *dir_child(struct ctx *c, const char *name)
 {
-	struct dm_obj *o = obj_get(name);
-	if (!o)
-		return NULL;
-	obj_put(o);
-	return &dm_obj_kind;
+	return reg_exists(&dms, name) ? &dm_obj_kind : NULL;
+}
+
+static int admit_locked(struct obj *o, char *why)
+{
+	int r = name_free_locked(o->name, why);
+	return r ? r : save(dm_of(o), why);
 }
 
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = value_check_name(name, DM_NAME_MAX, c->why, sizeof(c->why));
-	if (r)
-		return r;
-	struct dm_obj *o = obj_new(name);
-	if (!o)
-		return -ENOMEM;
-	pthread_mutex_lock(&reg_lock);
-	r = name_free_locked(name, c->why);
-	r = r ? r : save(o, c->why);
-	if (r == 0) {
-		o->next = objects;
-		objects = o;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	if (r)
-		obj_free(o);
-	return r;
+	return r ? r : reg_mkdir(&dms, name, admit_locked, c->why);
 }
 
 static struct errslot *dir_errslot(struct ctx *c)
 {
-	return &dm_dir_error;
+	return &dms.dir_error;
 }
-
-static const struct file_def dm_dir_files[] = {
-	{ .name = "error", .perm = 0444, .show = show_error_file },
-	{ NULL },
-};
 
 const struct dir_kind dm_dir_kind = {
 	.name = "dm",
-	.files = { dm_dir_files },
+	.files = { reg_dir_files },
 	.list = dir_list,
 	.child = dir_child,
 	.mkdir = dir_mkdir,
@@ -1124,34 +1014,22 @@ static char *table_from_state(const struct kv_block *b)
 	return out;
 }
 
-static void load_one(const char *name, const struct kv_block *b, const char *why, void *arg)
+static int load_fields(struct obj *obj, const struct kv_block *b)
 {
-	if (!b || value_check_name(name, DM_NAME_MAX, NULL, 0) != 0) {
-		fprintf(stderr, "stsfs: ignoring saved dm object %s: %s\n", name, why ? why : "bad name");
-		return;
-	}
-	struct dm_obj *o = obj_new(name);
+	struct dm_obj *o = dm_of(obj);
 	char *table = table_from_state(b);
-	if (!o || !table) {
-		free(table);
-		if (o)
-			obj_free(o);
-		return;
-	}
+	if (!table)
+		return -ENOMEM;
 	free(o->table);
 	o->table = table;
 	const struct kv *u = kv_get(b, "uuid");
 	snprintf(o->uuid, sizeof(o->uuid), "%s", u && u->str ? u->str : "");
 	const struct kv *ro = kv_get(b, "read_only");
 	o->read_only = ro && ro->str && strcmp(ro->str, "1") == 0;
-	o->next = objects;
-	objects = o;
+	return 0;
 }
 
 int dm_startup(char *why)
 {
-	int r = state_load(STATE_KIND, load_one, NULL);
-	if (r)
-		return why_set(why, r, "cannot read saved dm objects: %s", strerror(-r));
-	return 0;
+	return reg_load(&dms, STATE_KIND, DM_NAME_MAX, load_fields, why);
 }

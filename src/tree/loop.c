@@ -19,16 +19,14 @@
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
+#include "registry.h"
+
 #define LOOP_NAME_MAX 64
 #define STATE_KIND "loop"
+_Static_assert(LOOP_NAME_MAX <= OBJ_NAME_MAX, "loop names fit struct obj");
 
 struct loop_obj {
-	char name[LOOP_NAME_MAX + 1];
-	pthread_mutex_t lock;
-	unsigned refs;         /* registry lock */
-	bool external;         /* a kernel device stsfs did not make */
-	bool removed;
-	struct errslot err;
+	struct obj obj;         /* first: the registry's part */
 	/* configuration */
 	char backing[PATH_MAX]; /* "" = owned image <image-dir>/NAME.img */
 	uint64_t size, offset, sizelimit;
@@ -39,55 +37,42 @@ struct loop_obj {
 	int nr;                 /* -1 while inactive */
 	dev_t back_dev;
 	ino_t back_ino;
-	struct loop_obj *next;
 };
 
-/* Errors of external devices outlive their transient objects. */
-struct ext_err {
-	int nr;
-	struct errslot err;
-	struct ext_err *next;
-};
+static int obj_init(struct obj *o);
+static struct obj *external_get(const char *name);
+static void device_name(const struct obj *o, char *buf, size_t len);
+static int list_devices(char ***names, size_t *n);
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct loop_obj *objects;
-static struct ext_err *ext_errors;
-static struct errslot loop_dir_error = ERRSLOT_INIT;
+/* Owned loop objects; the error slots of the kernel's other loop devices. */
+static struct registry loops = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.dir_error = ERRSLOT_INIT,
+	.obj_size = sizeof(struct loop_obj),
+	.init = obj_init,
+	.external = external_get,
+	.device_name = device_name,
+	.list_devices = list_devices,
+};
 
 /* ---- registry ---- */
 
-static struct loop_obj *obj_new(const char *name)
+static struct loop_obj *loop_of(struct obj *o)
 {
-	struct loop_obj *lo = calloc(1, sizeof(*lo));
-	if (!lo)
-		return NULL;
-	snprintf(lo->name, sizeof(lo->name), "%s", name);
-	pthread_mutex_init(&lo->lock, NULL);
-	pthread_mutex_init(&lo->err.lock, NULL);
-	lo->nr = -1;
-	lo->refs = 1;
-	return lo;
+	return (struct loop_obj *)o;
 }
 
-static void obj_free(struct loop_obj *lo)
+static int obj_init(struct obj *o)
 {
-	pthread_mutex_destroy(&lo->lock);
-	pthread_mutex_destroy(&lo->err.lock);
-	free(lo);
+	loop_of(o)->nr = -1;
+	return 0;
 }
 
-static struct loop_obj *find_owned_locked(const char *name)
-{
-	for (struct loop_obj *lo = objects; lo; lo = lo->next)
-		if (strcmp(lo->name, name) == 0)
-			return lo;
-	return NULL;
-}
-
+/* A kernel device bound to an owned object is that object, not loopN. */
 static bool nr_owned_locked(int nr)
 {
-	for (struct loop_obj *lo = objects; lo; lo = lo->next)
-		if (lo->nr == nr)
+	for (struct obj *o = loops.owned; o; o = o->next)
+		if (loop_of(o)->nr == nr)
 			return true;
 	return false;
 }
@@ -109,7 +94,7 @@ static void fill_from_kernel(struct loop_obj *lo, const struct kloop_state *st)
 }
 
 /* An external device, described from the kernel for this one request. */
-static struct loop_obj *external_get(const char *name)
+static struct obj *external_get(const char *name)
 {
 	if (!value_is_kernel_loop_name(name) || strlen(name) > 14)
 		return NULL;
@@ -117,35 +102,55 @@ static struct loop_obj *external_get(const char *name)
 	struct kloop_state st;
 	if (kloop_query(nr, &st) != 0)
 		return NULL;
-	pthread_mutex_lock(&reg_lock);
+	reg_lock(&loops);
 	bool owned = nr_owned_locked(nr);
-	pthread_mutex_unlock(&reg_lock);
-	struct loop_obj *lo = owned ? NULL : obj_new(name);
+	reg_unlock(&loops);
+	struct loop_obj *lo = owned ? NULL : loop_of(reg_new(&loops, name));
 	if (lo) {
-		lo->external = true;
+		lo->obj.external = true;
 		fill_from_kernel(lo, &st);
 	}
-	return lo;
+	return lo ? &lo->obj : NULL;
+}
+
+/* An owned object's device is loopN while it is active. */
+static void device_name(const struct obj *o, char *buf, size_t len)
+{
+	int nr = ((const struct loop_obj *)o)->nr;
+	if (nr >= 0)
+		snprintf(buf, len, "loop%d", nr);
+	else
+		buf[0] = '\0';
+}
+
+static int list_devices(char ***names, size_t *n)
+{
+	int *nrs = NULL;
+	size_t nk = 0;
+	int r = kloop_list(&nrs, &nk);
+	/* calloc: names that fail to copy stay NULL and are freed as nothing. */
+	*names = r ? NULL : calloc(nk ? nk : 1, sizeof(char *));
+	*n = *names ? nk : 0;
+	if (!r && !*names)
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < nk; i++) {
+		char kname[24];
+		snprintf(kname, sizeof(kname), "loop%d", nrs[i]);
+		r = ((*names)[i] = strdup(kname)) ? 0 : -ENOMEM;
+	}
+	free(nrs);
+	return r;
 }
 
 /* The object a request names; NULL when there is none. Release with obj_put. */
 static struct loop_obj *obj_get(const char *name)
 {
-	pthread_mutex_lock(&reg_lock);
-	struct loop_obj *lo = find_owned_locked(name);
-	if (lo)
-		lo->refs++;
-	pthread_mutex_unlock(&reg_lock);
-	return lo ? lo : external_get(name);
+	return loop_of(reg_get(&loops, name));
 }
 
 static void obj_put(struct loop_obj *lo)
 {
-	pthread_mutex_lock(&reg_lock);
-	bool last = --lo->refs == 0;
-	pthread_mutex_unlock(&reg_lock);
-	if (last)
-		obj_free(lo);
+	reg_put(&loops, &lo->obj);
 }
 
 static struct loop_obj *ctx_obj(struct ctx *c)
@@ -158,7 +163,7 @@ static struct loop_obj *ctx_obj(struct ctx *c)
 
 static int save(struct loop_obj *lo, char *why)
 {
-	if (lo->external)
+	if (lo->obj.external)
 		return 0;
 	struct kv_block b = { 0 };
 	int r = kv_add_str(&b, "backing_file", lo->backing);
@@ -174,7 +179,7 @@ static int save(struct loop_obj *lo, char *why)
 	r = r ? r : kv_add_s64(&b, "nr", lo->nr);
 	r = r ? r : kv_add_u64(&b, "back_dev", lo->back_dev);
 	r = r ? r : kv_add_u64(&b, "back_ino", lo->back_ino);
-	r = r ? r : state_save(STATE_KIND, lo->name, &b, why);
+	r = r ? r : state_save(STATE_KIND, lo->obj.name, &b, why);
 	kv_block_free(&b);
 	return r;
 }
@@ -185,7 +190,7 @@ static bool bound_to_us(const struct loop_obj *lo, const struct kloop_state *st)
 }
 
 /* The kernel is the source of truth: a device detached behind our back
- * (autoclear, losetup -d) makes the object inactive. Caller holds lo->lock. */
+ * (autoclear, losetup -d) makes the object inactive. Caller holds lo->obj.lock. */
 static bool refresh(struct loop_obj *lo, struct kloop_state *st)
 {
 	struct kloop_state tmp;
@@ -201,7 +206,7 @@ static bool refresh(struct loop_obj *lo, struct kloop_state *st)
 
 static void image_path(const struct loop_obj *lo, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s.img", opts.image_dir, lo->name);
+	snprintf(buf, len, "%s/%s.img", opts.image_dir, lo->obj.name);
 }
 
 /* Creates (or grows) the owned sparse image to lo->size. */
@@ -316,14 +321,6 @@ static int detach(struct loop_obj *lo, char *why)
 
 /* ---- attribute helpers ---- */
 
-static int may_change(struct loop_obj *lo, char *why)
-{
-	if (lo->external && !opts.manage_external)
-		return why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external to change it)",
-			       lo->name);
-	return 0;
-}
-
 typedef int (*loop_store_fn)(struct loop_obj *lo, const char *value, char *why);
 typedef int (*loop_show_fn)(struct loop_obj *lo, char **out);
 
@@ -333,12 +330,12 @@ static int with_store(struct ctx *c, const char *value, loop_store_fn fn)
 	struct loop_obj *lo = ctx_obj(c);
 	if (!lo)
 		return why_set(c->why, -ENOENT, "no loop object %s", c->comp[1]);
-	pthread_mutex_lock(&lo->lock);
-	int r = may_change(lo, c->why);
-	if (!r && !lo->external)
+	pthread_mutex_lock(&lo->obj.lock);
+	int r = obj_may_change(&lo->obj, c->why);
+	if (!r && !lo->obj.external)
 		refresh(lo, NULL);
 	r = r ? r : fn(lo, value, c->why);
-	pthread_mutex_unlock(&lo->lock);
+	pthread_mutex_unlock(&lo->obj.lock);
 	obj_put(lo);
 	return r;
 }
@@ -348,11 +345,11 @@ static int with_show(struct ctx *c, char **out, loop_show_fn fn)
 	struct loop_obj *lo = ctx_obj(c);
 	if (!lo)
 		return -ENOENT;
-	pthread_mutex_lock(&lo->lock);
-	if (!lo->external)
+	pthread_mutex_lock(&lo->obj.lock);
+	if (!lo->obj.external)
 		refresh(lo, NULL);
 	int r = fn(lo, out);
-	pthread_mutex_unlock(&lo->lock);
+	pthread_mutex_unlock(&lo->obj.lock);
 	obj_put(lo);
 	return r;
 }
@@ -364,7 +361,7 @@ static bool is_active(const struct loop_obj *lo)
 
 static int frozen(const struct loop_obj *lo, const char *attr, char *why)
 {
-	return why_set(why, -EBUSY, "%s cannot change while %s is active (echo 0 > active first)", attr, lo->name);
+	return why_set(why, -EBUSY, "%s cannot change while %s is active (echo 0 > active first)", attr, lo->obj.name);
 }
 
 /* ---- backing_file ---- */
@@ -379,7 +376,7 @@ static int store_backing(struct loop_obj *lo, const char *value, char *why)
 	if (is_active(lo))
 		return frozen(lo, "backing_file", why);
 	if (lo->image_made)
-		return why_set(why, -EBUSY, "%s owns an image; rmdir and mkdir again to use a backing file", lo->name);
+		return why_set(why, -EBUSY, "%s owns an image; rmdir and mkdir again to use a backing file", lo->obj.name);
 	char real[PATH_MAX] = "";
 	if (value[0]) {
 		int r = check_backing(value, real, why);
@@ -664,7 +661,7 @@ static int store_active(struct loop_obj *lo, const char *value, char *why)
 		return r;
 	if (on == is_active(lo))
 		return 0;
-	if (lo->external)
+	if (lo->obj.external)
 		return on ? 0 : detach_settled(lo->nr, why);
 	return on ? attach(lo, why) : detach(lo, why);
 }
@@ -705,11 +702,11 @@ static int kv_status(struct ctx *c, struct kv_doc *doc)
 	struct kv_block *b = kv_doc_add_block(doc);
 	int r = -ENOMEM;
 	if (b) {
-		pthread_mutex_lock(&lo->lock);
-		if (!lo->external)
+		pthread_mutex_lock(&lo->obj.lock);
+		if (!lo->obj.external)
 			refresh(lo, NULL);
 		r = status_block(lo, b);
-		pthread_mutex_unlock(&lo->lock);
+		pthread_mutex_unlock(&lo->obj.lock);
 	}
 	obj_put(lo);
 	return r;
@@ -763,35 +760,15 @@ static const struct file_def loop_files[] = {
 
 /* ---- the object directory ---- */
 
-static struct errslot *ext_errslot(int nr)
-{
-	pthread_mutex_lock(&reg_lock);
-	struct ext_err *e = ext_errors;
-	while (e && e->nr != nr)
-		e = e->next;
-	if (!e && (e = calloc(1, sizeof(*e)))) {
-		e->nr = nr;
-		pthread_mutex_init(&e->err.lock, NULL);
-		e->next = ext_errors;
-		ext_errors = e;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return e ? &e->err : &loop_dir_error;
-}
-
 static struct errslot *obj_errslot(struct ctx *c)
 {
 	const char *name = c->comp[1];
-	pthread_mutex_lock(&reg_lock);
-	struct loop_obj *lo = find_owned_locked(name);
-	pthread_mutex_unlock(&reg_lock);
-	/* Owned objects are freed only by rmdir, which cannot race a request
-	 * on the same object's files in a way that matters for a message. */
-	if (lo)
-		return &lo->err;
-	if (value_is_kernel_loop_name(name))
-		return ext_errslot(atoi(name + 4));
-	return &loop_dir_error;
+	/* loop7 and loop07 are one device: its error slot is keyed by number. */
+	char key[24];
+	bool kernel = value_is_kernel_loop_name(name);
+	if (kernel)
+		snprintf(key, sizeof(key), "loop%d", atoi(name + 4));
+	return reg_errslot(&loops, name, kernel ? key : NULL);
 }
 
 static int obj_block(struct ctx *c, struct blockref *b)
@@ -799,31 +776,21 @@ static int obj_block(struct ctx *c, struct blockref *b)
 	struct loop_obj *lo = ctx_obj(c);
 	if (!lo)
 		return -ENOENT;
-	pthread_mutex_lock(&lo->lock);
+	pthread_mutex_lock(&lo->obj.lock);
 	struct kloop_state st;
-	bool active = lo->external ? kloop_query(lo->nr, &st) == 0 : refresh(lo, &st);
+	bool active = lo->obj.external ? kloop_query(lo->nr, &st) == 0 : refresh(lo, &st);
 	int r = -ENODEV;
 	if (active) {
 		b->dev = st.dev;
 		b->read_only = st.read_only;
-		b->data_allowed = !lo->external || opts.manage_external;
+		b->data_allowed = !lo->obj.external || opts.manage_external;
 		char kname[24];
 		snprintf(kname, sizeof(kname), "loop%d", lo->nr);
 		r = kblk_devpath(st.dev, kname, b->devpath, sizeof(b->devpath));
 	}
-	pthread_mutex_unlock(&lo->lock);
+	pthread_mutex_unlock(&lo->obj.lock);
 	obj_put(lo);
 	return r;
-}
-
-static void unlink_owned_locked(struct loop_obj *lo)
-{
-	for (struct loop_obj **pp = &objects; *pp; pp = &(*pp)->next) {
-		if (*pp == lo) {
-			*pp = lo->next;
-			break;
-		}
-	}
 }
 
 static int obj_remove(struct ctx *c)
@@ -831,27 +798,23 @@ static int obj_remove(struct ctx *c)
 	struct loop_obj *lo = ctx_obj(c);
 	if (!lo)
 		return why_set(c->why, -ENOENT, "no loop object %s", c->comp[1]);
-	pthread_mutex_lock(&lo->lock);
-	int r = may_change(lo, c->why);
-	if (!r && lo->external)
+	pthread_mutex_lock(&lo->obj.lock);
+	int r = obj_may_change(&lo->obj, c->why);
+	if (!r && lo->obj.external)
 		r = detach_settled(lo->nr, c->why);
 	else if (!r)
 		r = detach(lo, c->why);
-	if (!r && !lo->external) {
+	if (!r && !lo->obj.external) {
 		char path[PATH_MAX];
 		image_path(lo, path, sizeof(path));
 		if (lo->image_made && unlink(path) < 0 && errno != ENOENT)
 			r = why_set(c->why, -errno, "cannot delete image %s: %s", path, strerror(errno));
 	}
-	if (!r && !lo->external) {
-		state_delete(STATE_KIND, lo->name);
-		lo->removed = true;
-		pthread_mutex_lock(&reg_lock);
-		unlink_owned_locked(lo);
-		lo->refs--; /* the registry's reference */
-		pthread_mutex_unlock(&reg_lock);
+	if (!r && !lo->obj.external) {
+		state_delete(STATE_KIND, lo->obj.name);
+		reg_forget(&loops, &lo->obj);
 	}
-	pthread_mutex_unlock(&lo->lock);
+	pthread_mutex_unlock(&lo->obj.lock);
 	obj_put(lo);
 	return r;
 }
@@ -874,47 +837,19 @@ static const struct dir_kind loop_obj_kind = {
 
 static int dir_list(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg)
 {
-	pthread_mutex_lock(&reg_lock);
-	size_t n = 0;
-	for (struct loop_obj *lo = objects; lo; lo = lo->next)
-		n++;
-	char (*names)[LOOP_NAME_MAX + 1] = calloc(n ? n : 1, sizeof(*names));
-	int *owned_nrs = calloc(n ? n : 1, sizeof(int));
-	size_t i = 0;
-	for (struct loop_obj *lo = objects; names && owned_nrs && lo; lo = lo->next, i++) {
-		snprintf(names[i], sizeof(names[i]), "%s", lo->name);
-		owned_nrs[i] = lo->nr;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	int r = names && owned_nrs ? 0 : -ENOMEM;
-	for (i = 0; r == 0 && i < n; i++)
-		r = emit(arg, names[i]);
-	int *nrs = NULL;
-	size_t nk = 0;
-	if (r == 0)
-		r = kloop_list(&nrs, &nk);
-	for (size_t k = 0; r == 0 && k < nk; k++) {
-		bool owned = false;
-		for (i = 0; i < n && !owned; i++)
-			owned = owned_nrs[i] == nrs[k];
-		char kname[24];
-		snprintf(kname, sizeof(kname), "loop%d", nrs[k]);
-		if (!owned)
-			r = emit(arg, kname);
-	}
-	free(nrs);
-	free(names);
-	free(owned_nrs);
-	return r;
+	return reg_list(&loops, emit, arg);
 }
 
 static const struct dir_kind *dir_child(struct ctx *c, const char *name)
 {
-	struct loop_obj *lo = obj_get(name);
-	if (!lo)
-		return NULL;
-	obj_put(lo);
-	return &loop_obj_kind;
+	return reg_exists(&loops, name) ? &loop_obj_kind : NULL;
+}
+
+static int admit_locked(struct obj *o, char *why)
+{
+	if (reg_find_locked(&loops, o->name))
+		return why_set(why, -EEXIST, "loop object %s exists", o->name);
+	return save(loop_of(o), why);
 }
 
 static int dir_mkdir(struct ctx *c, const char *name)
@@ -924,39 +859,17 @@ static int dir_mkdir(struct ctx *c, const char *name)
 		return r;
 	if (value_is_kernel_loop_name(name))
 		return why_set(c->why, -EINVAL, "names like '%s' belong to the kernel's loop devices", name);
-	struct loop_obj *lo = obj_new(name);
-	if (!lo)
-		return -ENOMEM;
-	pthread_mutex_lock(&reg_lock);
-	if (find_owned_locked(name)) {
-		pthread_mutex_unlock(&reg_lock);
-		obj_free(lo);
-		return why_set(c->why, -EEXIST, "loop object %s exists", name);
-	}
-	r = save(lo, c->why);
-	if (r == 0) {
-		lo->next = objects;
-		objects = lo;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	if (r)
-		obj_free(lo);
-	return r;
+	return reg_mkdir(&loops, name, admit_locked, c->why);
 }
 
 static struct errslot *dir_errslot(struct ctx *c)
 {
-	return &loop_dir_error;
+	return &loops.dir_error;
 }
-
-static const struct file_def loop_dir_files[] = {
-	{ .name = "error", .perm = 0444, .show = show_error_file },
-	{ NULL },
-};
 
 const struct dir_kind loop_dir_kind = {
 	.name = "loop",
-	.files = { loop_dir_files },
+	.files = { reg_dir_files },
 	.list = dir_list,
 	.child = dir_child,
 	.mkdir = dir_mkdir,
@@ -977,15 +890,9 @@ static bool kv_flag(const struct kv_block *b, const char *key)
 	return e && e->str && strcmp(e->str, "1") == 0;
 }
 
-static void load_one(const char *name, const struct kv_block *b, const char *why, void *arg)
+static int load_fields(struct obj *o, const struct kv_block *b)
 {
-	if (!b || value_check_name(name, LOOP_NAME_MAX, NULL, 0) != 0) {
-		fprintf(stderr, "stsfs: ignoring saved loop object %s: %s\n", name, why ? why : "bad name");
-		return;
-	}
-	struct loop_obj *lo = obj_new(name);
-	if (!lo)
-		return;
+	struct loop_obj *lo = loop_of(o);
 	const struct kv *bf = kv_get(b, "backing_file");
 	snprintf(lo->backing, sizeof(lo->backing), "%s", bf && bf->str ? bf->str : "");
 	lo->size = kv_u64(b, "size");
@@ -1001,8 +908,7 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 	lo->nr = nr && nr->str ? atoi(nr->str) : -1;
 	lo->back_dev = (dev_t)kv_u64(b, "back_dev");
 	lo->back_ino = (ino_t)kv_u64(b, "back_ino");
-	lo->next = objects;
-	objects = lo;
+	return 0;
 }
 
 /* A daemon killed between attaching and saving left the device unrecorded:
@@ -1028,15 +934,16 @@ static void adopt_unrecorded(struct loop_obj *lo, const int *nrs, size_t n)
 
 int loop_startup(char *why)
 {
-	int r = state_load(STATE_KIND, load_one, NULL);
+	int r = reg_load(&loops, STATE_KIND, LOOP_NAME_MAX, load_fields, why);
 	if (r)
-		return why_set(why, r, "cannot read saved loop objects: %s", strerror(-r));
+		return r;
 	int *nrs = NULL;
 	size_t n = 0;
 	kloop_list(&nrs, &n);
-	for (struct loop_obj *lo = objects; lo; lo = lo->next) {
-		if (!refresh(lo, NULL))
-			adopt_unrecorded(lo, nrs, n);
+	/* Start-up is single-threaded: nothing else walks the list yet. */
+	for (struct obj *o = loops.owned; o; o = o->next) {
+		if (!refresh(loop_of(o), NULL))
+			adopt_unrecorded(loop_of(o), nrs, n);
 	}
 	free(nrs);
 	return 0;
@@ -1046,36 +953,26 @@ int loop_startup(char *why)
 
 int loop_object_dev(const char *name, dev_t *dev, char *why)
 {
-	pthread_mutex_lock(&reg_lock);
-	struct loop_obj *lo = find_owned_locked(name);
-	if (lo)
-		lo->refs++;
-	pthread_mutex_unlock(&reg_lock);
+	struct loop_obj *lo = loop_of(reg_get_owned(&loops, name));
 	if (!lo)
 		return why_set(why, -ENOENT, "no loop object loop/%s", name);
-	pthread_mutex_lock(&lo->lock);
+	pthread_mutex_lock(&lo->obj.lock);
 	struct kloop_state st;
 	int r = refresh(lo, &st) ? 0 : why_set(why, -ENOENT, "loop/%s is not active", name);
 	if (!r)
 		*dev = st.dev;
-	pthread_mutex_unlock(&lo->lock);
+	pthread_mutex_unlock(&lo->obj.lock);
 	obj_put(lo);
 	return r;
 }
 
+static bool device_is(const char *devname, dev_t dev)
+{
+	struct kloop_state st;
+	return kloop_query(atoi(devname + 4), &st) == 0 && st.dev == dev;
+}
+
 bool loop_owns_dev(dev_t dev)
 {
-	pthread_mutex_lock(&reg_lock);
-	int nrs[256];
-	size_t n = 0;
-	for (struct loop_obj *lo = objects; lo && n < 256; lo = lo->next)
-		if (lo->nr >= 0)
-			nrs[n++] = lo->nr;
-	pthread_mutex_unlock(&reg_lock);
-	for (size_t i = 0; i < n; i++) {
-		struct kloop_state st;
-		if (kloop_query(nrs[i], &st) == 0 && st.dev == dev)
-			return true;
-	}
-	return false;
+	return reg_owns_dev(&loops, dev, device_is);
 }
