@@ -645,7 +645,20 @@ struct fh {
 	uint32_t event_nr;
 	char event_key[160];
 	bool was_read;
+	/* Reads of one handle may run on several threads at once; a read that
+	 * renders afresh must not free text another is replying from. */
+	pthread_mutex_t text_lock;
 };
+
+static void fh_free(struct fh *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	pthread_mutex_destroy(&h->text_lock);
+	free(h->text);
+	free(h->wbuf);
+	free(h);
+}
 
 static uint64_t next_fh_id(void)
 {
@@ -726,6 +739,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	h->fd = -1;
+	pthread_mutex_init(&h->text_lock, NULL);
 	h->id = next_fh_id();
 	int r = 0;
 	if (f->type == FT_DATA)
@@ -735,19 +749,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (r < 0) {
 		if (c.why[0])
 			report(&c, r, false);
-		free(h);
+		fh_free(h);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) != 0) {
-		if (h->fd >= 0)
-			close(h->fd);
-		free(h->text);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		fh_free(h);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -762,22 +772,21 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
+	pthread_mutex_lock(&h->text_lock);
 	/* After poll(2) said an event came, lseek(0) + read shows the new state. */
+	int r = 0;
 	if (off == 0 && h->was_read && h->node->file->pollable) {
 		struct ctx c;
-		int r = ctx_for(h->node, &c) == 0 ? render_fh(&c, h) : -ENOENT;
-		if (r < 0) {
-			fuse_reply_err(req, -r);
-			return;
-		}
+		r = ctx_for(h->node, &c) == 0 ? render_fh(&c, h) : -ENOENT;
 	}
 	h->was_read = true;
-	if ((size_t)off >= h->len) {
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if ((size_t)off >= h->len)
 		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	size_t n = h->len - (size_t)off;
-	fuse_reply_buf(req, h->text + off, n < size ? n : size);
+	else
+		fuse_reply_buf(req, h->text + off, h->len - (size_t)off < size ? h->len - (size_t)off : size);
+	pthread_mutex_unlock(&h->text_lock);
 }
 
 static int apply_with(struct fh *h, bool only_check)
@@ -896,12 +905,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	if (h->fd >= 0)
-		close(h->fd);
-	free(h->text);
-	free(h->wbuf);
-	free(h);
+	fh_free((struct fh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
