@@ -182,6 +182,39 @@ static int kmsg_mark(void)
 	return fd;
 }
 
+/* "device-mapper: era: 254:3: unsupported message 'x'" -> what follows the
+ * subsystem and an optional MAJ:MIN. */
+static const char *after_dm_prefix(const char *m)
+{
+	const char *sep = strstr(m, ": ");
+	m = sep ? sep + 2 : m;
+	unsigned ma, mi;
+	int used = 0;
+	if (sscanf(m, "%u:%u: %n", &ma, &mi, &used) == 2 && used > 0)
+		m += used;
+	return m;
+}
+
+/* The first thing a dm target logged since mark (messages). */
+static void kmsg_target_reason(int fd, char *buf, size_t len)
+{
+	char rec[1024];
+	ssize_t n;
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		rec[strcspn(rec, "\n")] = '\0';
+		const char *m = strstr(rec, "device-mapper: ");
+		if (m && !buf[0])
+			snprintf(buf, len, "%s", after_dm_prefix(m + strlen("device-mapper: ")));
+	}
+	close(fd);
+}
+
 /* "device-mapper: table: 253:0: linear: Device lookup failed" -> after MAJ:MIN. */
 static void kmsg_reason(int fd, char *buf, size_t len)
 {
@@ -371,9 +404,14 @@ int kdm_message(const char *name, uint64_t sector, const char *msg, char **respo
 		dm_task_destroy(dmt);
 		return why_set(why, -ENOMEM, "cannot prepare message: %s", last_error());
 	}
-	r = task_run(dmt, "message to", name, why);
+	int kfd = kmsg_mark();
+	char liberr[STSFS_WHY_LEN];
+	r = task_run(dmt, "message to", name, liberr);
+	char kreason[STSFS_WHY_LEN];
+	kmsg_target_reason(kfd, kreason, sizeof(kreason));
 	if (r)
-		return r;
+		return why_set(why, r, "message '%s' to %s: %s%s%s", msg, name, strerror(-r),
+			       kreason[0] ? ": " : "", kreason);
 	const char *resp = dm_task_get_message_response(dmt);
 	if (resp && resp[0] && !(*response = strdup(resp)))
 		r = -ENOMEM;

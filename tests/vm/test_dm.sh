@@ -171,7 +171,7 @@ eq "$(cat "$D/lin/message")" "0" "response of @stats_create"
 check "stats_list" put "$D/lin/message" "0 @stats_list"
 contains "$(cat "$D/lin/message")" "0:" "response of @stats_list"
 check "stats_delete" put "$D/lin/message" "@stats_delete 0"
-put_fails EINVAL "$D/lin/message" "0 bogus_message" "message to lin"
+put_fails EINVAL "$D/lin/message" "0 bogus_message" "message 'bogus_message' to lin: Invalid argument: Target type does not support messages"
 
 t "thin-pool messages and wait"
 # Low-water mark 1023 of 1024 blocks: the first block a thin maps raises an event.

@@ -539,6 +539,7 @@ check "drop_metadata_snap" msg era drop_metadata_snap
 cmp_status era "metadata snapshot dropped"
 eq "$(pv held_metadata_root)" "-" "held_metadata_root cleared"
 expect_err EINVAL put "$D/era/message" "bogus"
+contains "$(cat "$D/era/error")" "message 'bogus' to era: Invalid argument: unsupported message 'bogus'" "era/error has the kernel's reason"
 check "rmdir era" rmdir "$D/era"
 
 t "writecache: ssd"
