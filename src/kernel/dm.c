@@ -183,7 +183,7 @@ static int kmsg_mark(void)
 }
 
 /* "device-mapper: era: 254:3: unsupported message 'x'" -> what follows the
- * subsystem and an optional MAJ:MIN. */
+ * subsystem ("era") and an optional MAJ:MIN. */
 static const char *after_dm_prefix(const char *m)
 {
 	const char *sep = strstr(m, ": ");
@@ -195,47 +195,24 @@ static const char *after_dm_prefix(const char *m)
 	return m;
 }
 
-/* The first thing a dm target logged since mark (messages). */
-static void kmsg_target_reason(int fd, char *buf, size_t len)
+/* The first line device-mapper logged since mark, from subsystem (NULL: any;
+ * "table" for table loads), without its prefixes; "" when none. */
+static void kmsg_reason(int fd, const char *subsystem, char *buf, size_t len)
 {
-	char rec[1024];
+	char rec[1024], want[64];
 	ssize_t n;
 	buf[0] = '\0';
 	if (fd < 0)
 		return;
+	snprintf(want, sizeof(want), "device-mapper: %s%s", subsystem ? subsystem : "", subsystem ? ": " : "");
 	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
 		if (n <= 0)
 			continue;
 		rec[n] = '\0';
 		rec[strcspn(rec, "\n")] = '\0';
-		const char *m = strstr(rec, "device-mapper: ");
+		const char *m = strstr(rec, want);
 		if (m && !buf[0])
 			snprintf(buf, len, "%s", after_dm_prefix(m + strlen("device-mapper: ")));
-	}
-	close(fd);
-}
-
-/* "device-mapper: table: 253:0: linear: Device lookup failed" -> after MAJ:MIN. */
-static void kmsg_reason(int fd, char *buf, size_t len)
-{
-	char rec[1024];
-	ssize_t n;
-	buf[0] = '\0';
-	if (fd < 0)
-		return;
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		rec[n] = '\0';
-		char *nl = strchr(rec, '\n');
-		if (nl)
-			*nl = '\0';
-		char *m = strstr(rec, "device-mapper: table: ");
-		if (!m || buf[0])
-			continue;
-		m += strlen("device-mapper: table: ");
-		char *sep = strstr(m, ": ");
-		snprintf(buf, len, "%s", sep ? sep + 2 : m);
 	}
 	close(fd);
 }
@@ -360,7 +337,7 @@ static int load_table_task(int type, const char *name, const char *uuid, bool re
 	bool create = type == DM_DEVICE_CREATE;
 	r = create ? task_run_cookie(dmt, "create", name, liberr) : reload_and_resume(dmt, name, liberr);
 	char kreason[STSFS_WHY_LEN];
-	kmsg_reason(kfd, kreason, sizeof(kreason));
+	kmsg_reason(kfd, "table", kreason, sizeof(kreason));
 	if (!r)
 		return 0;
 	if (create && (r == -EEXIST || r == -EBUSY))
@@ -408,7 +385,7 @@ int kdm_message(const char *name, uint64_t sector, const char *msg, char **respo
 	char liberr[STSFS_WHY_LEN];
 	r = task_run(dmt, "message to", name, liberr);
 	char kreason[STSFS_WHY_LEN];
-	kmsg_target_reason(kfd, kreason, sizeof(kreason));
+	kmsg_reason(kfd, NULL, kreason, sizeof(kreason));
 	if (r)
 		return why_set(why, r, "message '%s' to %s: %s%s%s", msg, name, strerror(-r),
 			       kreason[0] ? ": " : "", kreason);

@@ -3,34 +3,15 @@
 # tests/vm/run-in-vm.sh -- bash tests/vm/test_dm.sh). Devices are built on
 # loop/ objects and checked against dmsetup's own view.
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib-dm.sh"
 
-if ! dmsetup version >/dev/null 2>&1; then
-	echo "$(basename "$0"): no device-mapper in this kernel; run it in the VM"
-	exit 1
-fi
-
-t() { CURRENT=$*; echo "== $*" >&2; }
-start_daemon || exit 1
-L=$MNT/loop
-D=$MNT/dm
 KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 trim() { sed 's/ *$//'; }
-# Through cat, which reports an errno returned by close(2): a table is
-# checked per write but loaded at close. bash's builtins ignore close errors.
-put() { printf '%s\n' "$2" >"$WORK/value"; cat "$WORK/value" >"$1"; }
 rd() { trim <"$1"; } # file contents without trailing blanks, as dmsetup
 
 dms_status() { dmsetup status "$1" | trim; }
 dms_table() { dmsetup table "$1" | trim; }
-
-mkloop() { # mkloop NAME SIZE
-	mkdir "$L/$1" && put "$L/$1/size" "$2" && put "$L/$1/active" 1
-}
-
-mkdm() { # mkdm NAME TABLE
-	mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1
-}
 
 PW=$(dirname "$STSFS")/tests/tools/pollwait
 # poll_bg FILE OUT: pollwait in the background (pid in $!), returning once

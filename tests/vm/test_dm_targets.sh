@@ -17,16 +17,8 @@
 # device oopses Debian 12's 6.1 kernel (NULL pointer dereference in
 # dax_synchronous, the guest panics), so it cannot be tried.
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib-dm.sh"
 
-if ! dmsetup version >/dev/null 2>&1; then
-	echo "$(basename "$0"): no device-mapper in this kernel; run it in the VM"
-	exit 1
-fi
-
-t() { CURRENT=$*; echo "== [${SECONDS}s] $*" >&2; }
-start_daemon || exit 1
-L=$MNT/loop
-D=$MNT/dm
 KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 # Processes are slow under TCG (a fork+exec costs ~50 ms, jq ~300 ms): the
@@ -46,21 +38,10 @@ readv() {
 	IFS= read -r -d '' text <"$2"
 	trimv "$1" "$text"
 }
-# Through cat, which reports an errno returned by close(2): a table is
-# checked per write but loaded at close. bash's builtins ignore close errors.
-put() { printf '%s\n' "$2" >"$WORK/value"; cat "$WORK/value" >"$1"; }
 rd() { local v; readv v "$1"; printf '%s\n' "$v"; }
 
 dms_status() { local v; trimv v "$(dmsetup status "$1")"; printf '%s\n' "$v"; }
 dms_table() { local v; trimv v "$(dmsetup table "$1")"; printf '%s\n' "$v"; }
-
-mkloop() { # mkloop NAME SIZE
-	mkdir "$L/$1" && put "$L/$1/size" "$2" && put "$L/$1/active" 1
-}
-
-mkdm() { # mkdm NAME TABLE
-	mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1
-}
 
 msg() { put "$D/$1/message" "$2"; } # msg NAME MESSAGE
 

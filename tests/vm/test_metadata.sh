@@ -3,20 +3,8 @@
 # dmpd tools run directly (inside the test VM:
 # tests/vm/run-in-vm.sh -- bash tests/vm/test_metadata.sh).
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib-dm.sh"
 
-if ! dmsetup version >/dev/null 2>&1; then
-	echo "$(basename "$0"): no device-mapper in this kernel; run it in the VM"
-	exit 1
-fi
-
-t() { CURRENT=$*; echo "== $*" >&2; }
-start_daemon || exit 1
-L=$MNT/loop
-D=$MNT/dm
-
-put() { printf '%s\n' "$2" >"$WORK/value"; cat "$WORK/value" >"$1"; }
-mkloop() { mkdir "$L/$1" && put "$L/$1/size" "$2" && put "$L/$1/active" 1; }
-mkdm() { mkdir "$D/$1" && put "$D/$1/table" "$2" && put "$D/$1/active" 1; }
 devpath() { cat "$L/$1/device"; }
 held_root() { dmsetup status "$1" | awk '{print $7}'; }
 # thin_ls of a live pool as a user would run it: snapshot, -m, release.
