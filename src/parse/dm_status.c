@@ -612,6 +612,7 @@ static const struct target_parser parsers[] = {
 	{ "snapshot", parse_snapshot, snapshot_words },
 	{ "snapshot-merge", parse_snapshot, snapshot_words },
 	{ "snapshot-origin", parse_empty, NULL },
+	{ "unstriped", parse_empty, NULL },
 	{ "mirror", parse_mirror, NULL },
 	{ "dust", parse_dust, NULL },
 	{ "vdo", parse_vdo, NULL },

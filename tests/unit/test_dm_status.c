@@ -111,7 +111,7 @@ static void parse_bad(const char *target, const char *params, const char *reason
 
 Test(dm_status, empty_targets)
 {
-	const char *targets[] = { "linear", "zero", "error", "crypt", "snapshot-origin", "flakey" };
+	const char *targets[] = { "linear", "zero", "error", "crypt", "snapshot-origin", "flakey", "unstriped" };
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
 		char line[64];
 		snprintf(line, sizeof(line), "0 2097152 %s ", targets[i]);

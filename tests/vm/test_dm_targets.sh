@@ -105,7 +105,7 @@ expect_status() {
 	EK=()
 	EV=()
 	case $target in
-	linear | zero | error | crypt | flakey | snapshot-origin) ;;
+	linear | zero | error | crypt | flakey | snapshot-origin | unstriped) ;;
 	striped)
 		n=${p[0]}
 		e_num stripes "$n"
