@@ -28,8 +28,8 @@ poll_bg() {
 }
 
 t "loop objects for the tables"
-for n in a b c o cow tm td; do
-	case $n in o | cow | tm) size=16M ;; *) size=64M ;; esac
+for n in a b c o cow tm td pt; do
+	case $n in o | cow | tm | pt) size=16M ;; *) size=64M ;; esac
 	check "loop/$n" mkloop "$n" "$size"
 done
 A=$(cat "$L/a/dev")
@@ -85,6 +85,22 @@ eq "$(cat "$D/str/size")" "134217728" "striped size"
 eq "$(cat "$D/err/size")" "1048576" "error size"
 check "error target fails reads" bash -c "! dd if='$D/err/data' of=/dev/null bs=512 count=1 status=none 2>/dev/null"
 eq "$(dd if="$D/z/data" bs=1k count=1 status=none | tr -d '\0' | wc -c)" "0" "zero reads zeros"
+
+t "probe and partitions of a dm device"
+check "dm/part on loop/pt" mkdm part "0 32768 linear loop/pt 0"
+check "sfdisk on data" sh -c "printf 'label: gpt\nsize=4M, type=L, name=first\ntype=L, name=second\n' | sfdisk -q '$D/part/data'"
+eq "$(grep ^PTTYPE= "$D/part/probe")" "PTTYPE=gpt" "probe sees the GPT"
+eq "$(grep ^PTTYPE= "$D/part/probe")" "$(blkid -p -o export "$(cat "$D/part/device")" | grep ^PTTYPE=)" "probe as blkid -p"
+eq "$(ls "$D/part/partitions" | tr '\n' ' ')" "1 2 " "two partitions"
+dump=$(sfdisk -J "$(cat "$D/part/device")")
+eq "$(cat "$D/part/partitions/2/start")" "$(($(jq '.partitiontable.partitions[1].start' <<<"$dump") * 512))" "start as sfdisk"
+eq "$(cat "$D/part/partitions/2/size")" "$(($(jq '.partitiontable.partitions[1].size' <<<"$dump") * 512))" "size as sfdisk"
+eq "$(cat "$D/part/partitions/1/name")" "first" "partition name"
+check "format partition 2 through data" mkfs.ext4 -q -F -L dmpart -E offset="$(cat "$D/part/partitions/2/start")" \
+	"$D/part/data" "$(($(cat "$D/part/partitions/2/size") / 1024))k"
+eq "$(jq -r .TYPE "$D/part/partitions/2/probe.json")" "ext4" "partition probe"
+eq "$(grep ^LABEL= "$D/part/partitions/2/probe")" "LABEL=dmpart" "partition label"
+check "rmdir part" rmdir "$D/part"
 
 t "multi-line table and parsed blocks"
 check "two-line table" mkdm two "0 1024 zero
@@ -263,7 +279,7 @@ for n in z2 two snap cr flk dly err str ro pool lin taken; do
 done
 eq "$(ls "$D" | grep -vx error)" "" "dm/ empty"
 eq "$(dmsetup ls 2>&1)" "No devices found" "dmsetup ls"
-for n in a b c o cow tm td; do
+for n in a b c o cow tm td pt; do
 	check "rmdir loop/$n" rmdir "$L/$n"
 done
 finish
