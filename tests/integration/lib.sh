@@ -145,6 +145,10 @@ finish() {
 	eq "$(our_loops | tr '\n' ' ')" "" "loop devices left attached"
 	eq "$(awk -v w="$WORK" 'index($2, w) == 1' /proc/mounts)" "" "mounts left behind"
 	eq "$(ls "$IMG")" "" "images left behind"
+	# A daemon built with -Db_sanitize=address,undefined reports here.
+	local san
+	san=$(grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon.log" 2>/dev/null | head -60)
+	eq "$san" "" "sanitizer reports in the daemon log"
 	echo "$(basename "$0"): $PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
