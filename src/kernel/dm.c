@@ -414,12 +414,18 @@ static void fill_info(struct dm_task *dmt, const struct dm_info *di, struct kdm_
 	snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
 }
 
-int kdm_info(const char *name, struct kdm_info *info, char *why)
+/* INFO and WAITEVENT tasks both answer with the device's info. */
+static int info_task(int type, const char *name, uint32_t event_nr, struct kdm_info *info, char *why)
 {
 	memset(info, 0, sizeof(*info));
 	struct dm_task *dmt = NULL;
-	int r = task_new(DM_DEVICE_INFO, name, &dmt, why);
-	r = r ? r : task_run(dmt, "info of", name, why);
+	int r = task_new(type, name, &dmt, why);
+	if (r)
+		return r;
+	bool wait = type == DM_DEVICE_WAITEVENT;
+	if (wait)
+		dm_task_set_event_nr(dmt, event_nr);
+	r = task_run(dmt, wait ? "wait for" : "info of", name, why);
 	if (r)
 		return r;
 	struct dm_info di;
@@ -429,6 +435,11 @@ int kdm_info(const char *name, struct kdm_info *info, char *why)
 		fill_info(dmt, &di, info);
 	dm_task_destroy(dmt);
 	return r;
+}
+
+int kdm_info(const char *name, struct kdm_info *info, char *why)
+{
+	return info_task(DM_DEVICE_INFO, name, 0, info, why);
 }
 
 void kdm_targets_free(struct kdm_target *t, size_t n)
@@ -547,20 +558,10 @@ int kdm_list(char ***names, size_t *n, char *why)
 
 int kdm_wait_event(const char *name, uint32_t event_nr, uint32_t *new_event_nr, char *why)
 {
-	struct dm_task *dmt = NULL;
-	int r = task_new(DM_DEVICE_WAITEVENT, name, &dmt, why);
-	if (r)
-		return r;
-	dm_task_set_event_nr(dmt, event_nr);
-	r = task_run(dmt, "wait for", name, why);
-	if (r)
-		return r;
-	struct dm_info di;
-	if (!dm_task_get_info(dmt, &di))
-		r = why_set(why, -EIO, "info of %s: %s", name, last_error());
-	else
-		*new_event_nr = di.event_nr;
-	dm_task_destroy(dmt);
+	struct kdm_info info;
+	int r = info_task(DM_DEVICE_WAITEVENT, name, event_nr, &info, why);
+	if (!r)
+		*new_event_nr = info.event_nr;
 	return r;
 }
 
