@@ -101,6 +101,7 @@ struct kmeta_req {
 struct kmeta_result {
 	char *out, *err;           /* malloc'd */
 	int exit_code;
+	enum kmeta_kind kind;      /* whose tool ran (the request's kind) */
 	char argv0[16];            /* the tool that ran */
 };
 

@@ -118,9 +118,10 @@ struct dir_kind {
 	 * the device goes away); runs on a thread of its own. */
 	int (*event_wait)(const char *key, uint32_t after);
 	/* Objects with metadata/: -EINVAL when the object has no
-	 * persistent-data metadata (no metadata/ then); other errors when it
-	 * has but the metadata device cannot be reached now. */
-	int (*meta_source)(struct ctx *c, struct meta_source *m, char *why);
+	 * persistent-data metadata (no metadata/ then). Without locate only
+	 * m->kind is set (cheap: listings ask it); with locate also where the
+	 * metadata device is, or an error when it cannot be reached now. */
+	int (*meta_source)(struct ctx *c, struct meta_source *m, bool locate, char *why);
 };
 
 /* Tree kinds. */

@@ -106,6 +106,7 @@ static int run_tool(const struct kmeta_req *q, const char *path, bool snap, stru
 	const char *argv[MAX_ARGS];
 	char s1[24], s2[24];
 	build_argv(q, path, snap, argv, s1, s2);
+	res->kind = q->kind;
 	snprintf(res->argv0, sizeof(res->argv0), "%s", argv[0]);
 	return ktool_run(argv, &res->out, &res->err, &res->exit_code, why);
 }
@@ -118,6 +119,7 @@ static int run_on_thin_snapshot(const struct kmeta_req *q, struct kmeta_result *
 	char reason[STSFS_WHY_LEN] = "";
 	int r = kdm_message(q->live_name, 0, "reserve_metadata_snap", &resp, reason);
 	free(resp);
+	resp = NULL;
 	/* EBUSY: somebody holds a snapshot already; read it, leave it held. */
 	bool ours = r == 0;
 	if (r && r != -EBUSY)
@@ -125,8 +127,7 @@ static int run_on_thin_snapshot(const struct kmeta_req *q, struct kmeta_result *
 	r = run_tool(q, q->devpath, true, res, why);
 	if (ours && kdm_message(q->live_name, 0, "release_metadata_snap", &resp, reason) != 0 && r == 0)
 		r = why_set(why, -EIO, "cannot release the metadata snapshot of %s: %s", q->live_name, reason);
-	if (ours)
-		free(resp);
+	free(resp);
 	return r;
 }
 

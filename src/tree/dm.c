@@ -725,11 +725,11 @@ static int obj_event_wait(const char *name, uint32_t after)
 
 /* ---- metadata/ ---- */
 
-/* The first table line's target and metadata device (its first argument):
- * the live table while active, the staged one (references resolved) while
- * inactive. */
-static int meta_line(struct dm_obj *o, bool active, char type[DM_TARGET_NAME_MAX], char *dev, size_t devlen,
-		     char *why)
+/* The first table line's target and, with locate, metadata device (its
+ * first argument): the live table while active, the staged one (references
+ * resolved) while inactive. */
+static int meta_line(struct dm_obj *o, bool active, bool locate, char type[DM_TARGET_NAME_MAX], char *dev,
+		     size_t devlen, char *why)
 {
 	struct kdm_target *t = NULL;
 	size_t n = 0;
@@ -747,7 +747,7 @@ static int meta_line(struct dm_obj *o, bool active, char type[DM_TARGET_NAME_MAX
 		if (!r && l.n)
 			snprintf(type, DM_TARGET_NAME_MAX, "%s", l.v[0].type);
 		enum kmeta_kind k;
-		if (!r && l.n && kmeta_kind_of(type, &k) == 0 &&
+		if (!r && l.n && locate && kmeta_kind_of(type, &k) == 0 &&
 		    (r = dm_lines_translate(&l, resolve_ref, NULL, why, STSFS_WHY_LEN)) == 0)
 			params = l.v[0].params;
 	}
@@ -758,7 +758,7 @@ static int meta_line(struct dm_obj *o, bool active, char type[DM_TARGET_NAME_MAX
 	return r;
 }
 
-static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
+static int obj_meta_source(struct ctx *c, struct meta_source *m, bool locate, char *why)
 {
 	struct dm_obj *o = ctx_obj(c);
 	if (!o)
@@ -767,10 +767,12 @@ static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
 	bool active = is_active(o, NULL);
 	char type[DM_TARGET_NAME_MAX] = "", dev[32] = "";
 	char reason[STSFS_WHY_LEN] = "";
-	int r = meta_line(o, active, type, dev, sizeof(dev), reason);
+	int r = meta_line(o, active, locate, type, dev, sizeof(dev), reason);
 	unsigned ma, mi;
 	if (kmeta_kind_of(type, &m->kind) != 0)
 		r = -EINVAL;
+	else if (!locate)
+		r = 0;
 	else if (r)
 		r = why_set(why, r, "%s", reason);
 	else if (sscanf(dev, "%u:%u", &ma, &mi) != 2)
@@ -778,7 +780,7 @@ static int obj_meta_source(struct ctx *c, struct meta_source *m, char *why)
 	else if (active && o->obj.external && !opts.manage_external && m->kind != KMETA_THIN)
 		/* Reading live cache/era metadata suspends the device. */
 		r = why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external)", o->obj.name);
-	if (!r) {
+	if (!r && locate) {
 		char kname[64];
 		kernel_name(makedev(ma, mi), kname, sizeof(kname));
 		r = kblk_devpath(makedev(ma, mi), kname, m->devpath, sizeof(m->devpath));

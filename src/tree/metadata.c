@@ -10,20 +10,20 @@
 
 #include "stsfs/dmpd_parse.h"
 
-static int owner_source(struct ctx *c, int up, struct meta_source *m, char *why)
+static int owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why)
 {
 	struct ctx obj;
 	ctx_up(c, up, &obj);
 	if (!obj.kind->meta_source)
 		return -ENOENT;
 	memset(m, 0, sizeof(*m));
-	return obj.kind->meta_source(&obj, m, why);
+	return obj.kind->meta_source(&obj, m, locate, why);
 }
 
 bool has_metadata(struct ctx *c)
 {
 	struct meta_source m;
-	return owner_source(c, 0, &m, NULL) != -EINVAL;
+	return owner_source(c, 0, &m, false, NULL) != -EINVAL;
 }
 
 /* Runs the tool on the metadata of the object above c (a metadata/ file's
@@ -31,7 +31,7 @@ bool has_metadata(struct ctx *c)
 static int run(struct ctx *c, enum kmeta_op op, struct kmeta_result *res)
 {
 	struct meta_source m;
-	int r = owner_source(c, 1, &m, c->why);
+	int r = owner_source(c, 1, &m, true, c->why);
 	if (r)
 		return r;
 	struct kmeta_req q = {
@@ -106,13 +106,11 @@ static const enum dmpd_kind dmpd_kinds[] = {
 
 static int kv_summary(struct ctx *c, struct kv_doc *doc)
 {
-	struct meta_source m;
-	int r = owner_source(c, 1, &m, c->why);
 	struct kmeta_result res;
-	r = r ? r : dump(c, &res);
+	int r = dump(c, &res);
 	if (r)
 		return r;
-	r = dmpd_summary_parse(dmpd_kinds[m.kind], res.out, strlen(res.out), doc, c->why, STSFS_WHY_LEN);
+	r = dmpd_summary_parse(dmpd_kinds[res.kind], res.out, strlen(res.out), doc, c->why, STSFS_WHY_LEN);
 	kmeta_result_free(&res);
 	return r;
 }
@@ -120,8 +118,7 @@ static int kv_summary(struct ctx *c, struct kv_doc *doc)
 static bool is_thin(struct ctx *c)
 {
 	struct meta_source m;
-	int r = owner_source(c, 1, &m, NULL);
-	return r != -EINVAL && m.kind == KMETA_THIN;
+	return owner_source(c, 1, &m, false, NULL) == 0 && m.kind == KMETA_THIN;
 }
 
 static const struct file_def metadata_files[] = {
