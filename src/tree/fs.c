@@ -924,10 +924,16 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
 		fuse_reply_poll(req, f->pollable ? ready : POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
 		return;
 	}
-	uint32_t now;
-	char key[sizeof(h->event_key)];
-	bool moved = !h->has_event || c.kind->event_nr(&c, &now, key, sizeof(key)) != 0 ||
-		     now != h->event_nr || strcmp(key, h->event_key) != 0;
+	uint32_t now, seen;
+	char key[sizeof(h->event_key)], seen_key[sizeof(h->event_key)];
+	/* A read on another thread may be rendering afresh. */
+	pthread_mutex_lock(&h->text_lock);
+	bool has_event = h->has_event;
+	seen = h->event_nr;
+	memcpy(seen_key, h->event_key, sizeof(seen_key));
+	pthread_mutex_unlock(&h->text_lock);
+	bool moved = !has_event || c.kind->event_nr(&c, &now, key, sizeof(key)) != 0 || now != seen ||
+		     strcmp(key, seen_key) != 0;
 	if (moved) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
@@ -935,7 +941,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
 		return;
 	}
 	if (ph)
-		watch_add(c.kind, key, h->event_nr, h->id, ph);
+		watch_add(c.kind, key, seen, h->id, ph);
 	fuse_reply_poll(req, 0);
 }
 
