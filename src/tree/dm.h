@@ -1,0 +1,100 @@
+/* What the files of dm/ share: the dm object, its lookup and lock helpers,
+ * and the show/store functions that dm.c's file table (dm_files[]) names.
+ * Private to src/tree/dm*.c.
+ *
+ *   dm.c         the object: registry, state, start-up, mkdir/rmdir/rename,
+ *                references from other kinds, the file table and dir kinds
+ *   dm_ctl.c     settings and switches: uuid, read_only, active, suspended,
+ *                message
+ *   dm_table.c   the table: staged or live, device references, reload, and
+ *                the metadata device its first line names
+ *   dm_read.c    what the kernel says: status, info, deps, size, wait, and
+ *                the event counter behind poll(2) */
+#ifndef STSFS_TREE_DM_H
+#define STSFS_TREE_DM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stsfs/dm_ref.h"
+#include "stsfs/kernel.h"
+#include "stsfs/tree.h"
+
+#include "registry.h"
+
+#define DM_NAME_MAX 127
+#define DM_UUID_MAX 128
+_Static_assert(DM_NAME_MAX <= OBJ_NAME_MAX, "dm names fit struct obj");
+
+struct dm_obj {
+	struct obj obj;    /* first: the registry's part */
+	char *table;       /* staged table as written, normalised; "" = none */
+	char uuid[DM_UUID_MAX + 1];
+	bool read_only;
+	char *response;    /* last message response */
+};
+
+/* ---- the object (dm.c) ---- */
+
+/* The dm object a request's ctx names (owned or external), or NULL; release
+ * with dm_obj_put. */
+struct dm_obj *dm_ctx_obj(struct ctx *c);
+void dm_obj_put(struct dm_obj *o);
+/* True when an owned object is called name. */
+bool dm_owns_name(const char *name);
+/* True (and *info filled) while the kernel device exists. */
+bool dm_is_active(const struct dm_obj *o, struct kdm_info *info);
+/* Records an owned object's configuration (external ones have none). */
+int dm_save(struct dm_obj *o, char *why);
+
+/* Reasons shared by the files: -ENODEV while inactive, -EBUSY for a
+ * setting that is fixed while active. */
+int dm_not_active(const struct dm_obj *o, char *why);
+int dm_frozen(const struct dm_obj *o, const char *attr, char *why);
+
+/* The show and store functions below run under o->obj.lock (dm.c's
+ * wrappers take it); why is the request's reason. */
+
+/* ---- settings and switches (dm_ctl.c) ---- */
+
+int dm_show_uuid(struct dm_obj *o, char **out, char *why);
+int dm_store_uuid(struct dm_obj *o, const char *value, char *why);
+int dm_show_read_only(struct dm_obj *o, char **out, char *why);
+int dm_store_read_only(struct dm_obj *o, const char *value, char *why);
+int dm_show_active(struct dm_obj *o, char **out, char *why);
+int dm_store_active(struct dm_obj *o, const char *value, char *why);
+int dm_show_suspended(struct dm_obj *o, char **out, char *why);
+int dm_store_suspended(struct dm_obj *o, const char *value, char *why);
+int dm_show_message(struct dm_obj *o, char **out, char *why);
+int dm_store_message(struct dm_obj *o, const char *value, char *why);
+
+/* ---- the table (dm_table.c) ---- */
+
+int dm_show_table(struct dm_obj *o, char **out, char *why);
+int dm_store_table(struct dm_obj *o, const char *value, char *why);
+int dm_check_table(struct dm_obj *o, const char *value, char *why);
+/* The live table (status false) or status lines of an active device, as
+ * "START LENGTH TARGET PARAMS" lines. */
+int dm_show_live(const struct dm_obj *o, bool status, char **out, char *why);
+/* A table's text, split and with device references translated. */
+int dm_load_table(const char *text, struct dm_lines *l, char *why);
+/* dir_kind.meta_source of a dm object. */
+int dm_meta_source(struct ctx *c, struct meta_source *m, bool locate, char *why);
+
+/* ---- what the kernel says (dm_read.c) ---- */
+
+int dm_show_status_raw(struct dm_obj *o, char **out, char *why);
+int dm_kv_status(struct ctx *c, struct kv_doc *doc);
+int dm_kv_info(struct ctx *c, struct kv_doc *doc);
+int dm_show_deps(struct dm_obj *o, char **out, char *why);
+int dm_show_size(struct dm_obj *o, char **out, char *why);
+/* Drops o->obj.lock while it waits. */
+int dm_show_wait(struct dm_obj *o, char **out, char *why);
+/* dir_kind.event_nr and event_wait of a dm object. */
+int dm_event_nr(struct ctx *c, uint32_t *nr, char *key, size_t keylen);
+int dm_event_wait(const char *name, uint32_t after);
+/* The kernel's name of a block device (dm-3, loop0), "?" when unknown. */
+void dm_kernel_name(dev_t dev, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,152 @@
+/* What a user writes to configure and drive a dm object, besides its table:
+ * uuid and read_only (fixed while active, the kernel's values shown then),
+ * active (create or remove the dm device), suspended, and message. */
+#include "dm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stsfs/value.h"
+
+/* ---- uuid, read_only ---- */
+
+int dm_show_uuid(struct dm_obj *o, char **out, char *why)
+{
+	struct kdm_info info;
+	return show_text(out, "%s\n", dm_is_active(o, &info) ? info.uuid : o->uuid);
+}
+
+int dm_store_uuid(struct dm_obj *o, const char *value, char *why)
+{
+	if (dm_is_active(o, NULL))
+		return dm_frozen(o, "uuid", why);
+	if (strlen(value) > DM_UUID_MAX || strpbrk(value, " \t\n"))
+		return why_set(why, -EINVAL, "a uuid is at most %d bytes without blanks", DM_UUID_MAX);
+	char old[sizeof(o->uuid)];
+	snprintf(old, sizeof(old), "%s", o->uuid);
+	snprintf(o->uuid, sizeof(o->uuid), "%s", value);
+	int r = dm_save(o, why);
+	if (r)
+		snprintf(o->uuid, sizeof(o->uuid), "%s", old);
+	return r;
+}
+
+int dm_show_read_only(struct dm_obj *o, char **out, char *why)
+{
+	struct kdm_info info;
+	return show_text(out, "%d\n", dm_is_active(o, &info) ? info.read_only : o->read_only);
+}
+
+int dm_store_read_only(struct dm_obj *o, const char *value, char *why)
+{
+	bool on;
+	int r = value_parse_bool(value, &on, why, STSFS_WHY_LEN);
+	if (r)
+		return r;
+	if (dm_is_active(o, NULL))
+		return on == o->read_only ? 0 : dm_frozen(o, "read_only", why);
+	bool old = o->read_only;
+	o->read_only = on;
+	r = dm_save(o, why);
+	if (r)
+		o->read_only = old;
+	return r;
+}
+
+/* ---- active, suspended ---- */
+
+int dm_show_active(struct dm_obj *o, char **out, char *why)
+{
+	return show_text(out, "%d\n", dm_is_active(o, NULL));
+}
+
+/* Saving afterwards keeps the record's active flag in step with the kernel. */
+static int activate(struct dm_obj *o, char *why)
+{
+	int r = kdm_available(why);
+	if (r)
+		return r;
+	if (!o->table[0])
+		return why_set(why, -EINVAL, "write a table first");
+	struct dm_lines l;
+	r = dm_load_table(o->table, &l, why);
+	if (r)
+		return r;
+	r = kdm_create(o->obj.name, o->uuid, o->read_only, &l, why);
+	dm_lines_free(&l);
+	return r ? r : dm_save(o, why);
+}
+
+int dm_store_active(struct dm_obj *o, const char *value, char *why)
+{
+	bool on;
+	int r = value_parse_bool(value, &on, why, STSFS_WHY_LEN);
+	if (r)
+		return r;
+	if (on == dm_is_active(o, NULL))
+		return 0;
+	if (on)
+		return activate(o, why);
+	r = kdm_remove(o->obj.name, why);
+	return r ? r : dm_save(o, why);
+}
+
+int dm_show_suspended(struct dm_obj *o, char **out, char *why)
+{
+	struct kdm_info info;
+	return show_text(out, "%d\n", dm_is_active(o, &info) && info.suspended);
+}
+
+int dm_store_suspended(struct dm_obj *o, const char *value, char *why)
+{
+	bool on, noflush = strcmp(value, "noflush") == 0;
+	int r = noflush ? 0 : value_parse_bool(value, &on, why, STSFS_WHY_LEN);
+	if (r)
+		return why_set(why, r, "suspended takes 1, noflush or 0, not '%s'", value);
+	struct kdm_info info;
+	if (!dm_is_active(o, &info))
+		return dm_not_active(o, why);
+	if (noflush || on)
+		return info.suspended ? 0 : kdm_suspend(o->obj.name, noflush, why);
+	return info.suspended ? kdm_resume(o->obj.name, why) : 0;
+}
+
+/* ---- message ---- */
+
+int dm_show_message(struct dm_obj *o, char **out, char *why)
+{
+	const char *resp = o->response ? o->response : "";
+	return show_text(out, "%s%s", resp, resp[0] ? "\n" : "");
+}
+
+/* "[SECTOR ]MESSAGE": a leading number followed by more words is the sector. */
+static const char *split_sector(const char *value, uint64_t *sector)
+{
+	*sector = 0;
+	const char *sp = strchr(value, ' ');
+	if (!sp || sp == value || strspn(value, "0123456789") != (size_t)(sp - value))
+		return value;
+	*sector = strtoull(value, NULL, 10);
+	while (*sp == ' ')
+		sp++;
+	return sp;
+}
+
+int dm_store_message(struct dm_obj *o, const char *value, char *why)
+{
+	uint64_t sector;
+	const char *msg = split_sector(value, &sector);
+	if (!msg[0])
+		return why_set(why, -EINVAL, "empty message");
+	if (!dm_is_active(o, NULL))
+		return dm_not_active(o, why);
+	char *resp = NULL;
+	int r = kdm_message(o->obj.name, sector, msg, &resp, why);
+	if (r)
+		return r;
+	free(o->response);
+	o->response = resp;
+	return 0;
+}
