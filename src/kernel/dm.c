@@ -2,6 +2,7 @@
  * libdm's 1/0 results become -errno at this boundary. */
 #include "stsfs/kernel.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libdevmapper.h>
@@ -217,7 +218,70 @@ static void kmsg_reason(int fd, const char *subsystem, char *buf, size_t len)
 	close(fd);
 }
 
-/* A refused table's reason, naming the line when the target type allows. */
+/* Whether reason names the block device dev (a MAJ:MIN word of a table
+ * line) by its kernel name ("loop0", "dm-3"), as the kernel's log does. */
+static bool names_device(const char *reason, const char *dev)
+{
+	unsigned ma, mi;
+	int used = 0;
+	if (sscanf(dev, "%u:%u%n", &ma, &mi, &used) != 2 || dev[used])
+		return false;
+	char link[64], target[256];
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", ma, mi);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	const char *kname = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+	size_t kl = strlen(kname);
+	for (const char *m = strstr(reason, kname); kl && m; m = strstr(m + 1, kname)) {
+		bool starts = m == reason || !isalnum((unsigned char)m[-1]);
+		if (starts && !isalnum((unsigned char)m[kl]))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a device the line references is named in reason. */
+static bool line_names_device(const struct dm_line *l, const char *reason)
+{
+	char *params = strdup(l->params);
+	bool found = false;
+	char *save = NULL;
+	for (char *w = params ? strtok_r(params, " ", &save) : NULL; w && !found; w = strtok_r(NULL, " ", &save))
+		found = names_device(reason, w);
+	free(params);
+	return found;
+}
+
+/* The one line the kernel's reason is about, 0 when it cannot tell: the
+ * only line, the only line of the target type the reason starts with
+ * ("linear: Device lookup failed"), or the only line referencing the device
+ * the reason names ("loop0 too small for target: ..."). */
+static size_t reason_line(const struct dm_lines *t, const char *kreason)
+{
+	if (t->n == 1)
+		return 1;
+	size_t line = 0, hits = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t tl = strlen(t->v[i].type);
+		if (strncmp(kreason, t->v[i].type, tl) == 0 && kreason[tl] == ':') {
+			hits++;
+			line = i + 1;
+		}
+	}
+	if (hits)
+		return hits == 1 ? line : 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (line_names_device(&t->v[i], kreason)) {
+			hits++;
+			line = i + 1;
+		}
+	}
+	return hits == 1 ? line : 0;
+}
+
+/* A refused table's reason, naming the line when only one can be meant. */
 static int table_refused(const struct dm_lines *t, int r, const char *name, const char *kreason,
 			 const char *liberr, char *why)
 {
@@ -225,15 +289,8 @@ static int table_refused(const struct dm_lines *t, int r, const char *name, cons
 		if (!kdm_target_loaded(t->v[i].type))
 			return why_set(why, -EINVAL, "table line %zu: unknown target type '%s'", i + 1, t->v[i].type);
 	if (kreason[0]) {
-		size_t line = 0, hits = 0;
-		for (size_t i = 0; i < t->n; i++) {
-			size_t tl = strlen(t->v[i].type);
-			if (strncmp(kreason, t->v[i].type, tl) == 0 && kreason[tl] == ':') {
-				hits++;
-				line = i + 1;
-			}
-		}
-		if (hits == 1)
+		size_t line = reason_line(t, kreason);
+		if (line)
 			return why_set(why, r, "table line %zu: %s", line, kreason);
 		return why_set(why, r, "table refused: %s", kreason);
 	}
@@ -311,50 +368,61 @@ static void restore_live(const char *name)
 	kdm_resume(name, NULL);
 }
 
-static int reload_and_resume(struct dm_task *dmt, const char *name, char *why)
+/* Loads the table of dmt (a reload task, destroyed) as the inactive one and
+ * resumes with it. A device that had a live table gets it back when the
+ * resume fails; a fresh one is left without a table. */
+static int reload_and_resume(struct dm_task *dmt, const char *name, bool fresh, char *why)
 {
 	int r = task_run(dmt, "reload", name, why);
 	if (r)
 		return r;
 	dm_task_destroy(dmt);
 	r = kdm_resume(name, why);
-	if (r)
+	if (r && !fresh)
 		restore_live(name);
 	return r;
 }
 
-/* Creates or reloads; when the kernel refuses the table, its log line (or
- * libdm's reason) names the table line. */
-static int load_table_task(int type, const char *name, const char *uuid, bool read_only, const struct dm_lines *table,
-			   char *why)
+/* A create makes the device without a table, then loads and resumes it as
+ * a reload does: libdm's create with a table does the same steps in one
+ * task, but reverts a refused load and loses the kernel's errno. A refused
+ * load or resume removes the half-made device again. When the kernel
+ * refuses the table, its log line (or libdm's reason) names the table line. */
+static int load_table_task(bool create, const char *name, const char *uuid, bool read_only,
+			   const struct dm_lines *table, char *why)
 {
+	static const struct dm_lines no_table;
 	struct dm_task *dmt = NULL;
-	int r = task_with_table(type, name, uuid, read_only, table, &dmt, why);
-	if (r)
-		return r;
-	int kfd = kmsg_mark();
-	char liberr[STSFS_WHY_LEN];
-	bool create = type == DM_DEVICE_CREATE;
-	r = create ? task_run_cookie(dmt, "create", name, liberr) : reload_and_resume(dmt, name, liberr);
-	char kreason[STSFS_WHY_LEN];
-	kmsg_reason(kfd, "table", kreason, sizeof(kreason));
-	if (!r)
-		return 0;
-	if (create && (r == -EEXIST || r == -EBUSY))
-		return why_set(why, r, "%s", liberr);
-	if (!create || r == -EINVAL || r == -ENXIO || r == -ENOENT || r == -ENODEV)
-		return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
-	return why_set(why, r, "%s", liberr);
+	int r = 0;
+	if (create) {
+		r = task_with_table(DM_DEVICE_CREATE, name, uuid, false, &no_table, &dmt, why);
+		r = r ? r : task_run_cookie(dmt, "create", name, why); /* EBUSY: the name is taken */
+		if (r)
+			return r;
+	}
+	r = task_with_table(DM_DEVICE_RELOAD, name, NULL, read_only, table, &dmt, why);
+	if (!r) {
+		int kfd = kmsg_mark();
+		char liberr[STSFS_WHY_LEN];
+		r = reload_and_resume(dmt, name, create, liberr);
+		char kreason[STSFS_WHY_LEN];
+		kmsg_reason(kfd, "table", kreason, sizeof(kreason));
+		if (r)
+			r = table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
+	}
+	if (r && create)
+		kdm_remove(name, NULL);
+	return r;
 }
 
 int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
 {
-	return load_table_task(DM_DEVICE_CREATE, name, uuid, read_only, table, why);
+	return load_table_task(true, name, uuid, read_only, table, why);
 }
 
 int kdm_reload(const char *name, const struct dm_lines *table, char *why)
 {
-	return load_table_task(DM_DEVICE_RELOAD, name, NULL, false, table, why);
+	return load_table_task(false, name, NULL, false, table, why);
 }
 
 int kdm_rename(const char *name, const char *newname, char *why)

@@ -28,12 +28,14 @@ poll_bg() {
 }
 
 t "loop objects for the tables"
-for n in a b c o cow tm td pt; do
-	case $n in o | cow | tm | pt) size=16M ;; *) size=64M ;; esac
+for n in a b c o cow tm td pt pm pd; do
+	case $n in o | cow | tm | pt | pm) size=16M ;; *) size=64M ;; esac
 	check "loop/$n" mkloop "$n" "$size"
 done
 A=$(cat "$L/a/dev")
 B=$(cat "$L/b/dev")
+AN=$(cat "$L/a/name") # loop/a as the kernel names it in its log
+BN=$(cat "$L/b/name")
 
 t "linear on loop/a"
 check "mkdir dm/lin" mkdir "$D/lin"
@@ -121,10 +123,47 @@ put_fails EINVAL "$D/lin/table" "0 1024 zero
 1024 65536 lineer loop/a 0" "table line 2: unknown target type 'lineer'"
 put_fails ENOENT "$D/lin/table" "0 65536 linear loop/nope 0" "no loop object loop/nope"
 put_fails EINVAL "$D/lin/table" "0 999999999 linear loop/a 0" "too small"
+eq "$(cat "$D/lin/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
+	"reload: the kernel's reason names the line"
+put_fails EINVAL "$D/lin/table" "0 65536 linear loop/a 0
+65536 999999999 linear loop/b 0" "table line 2: $BN too small for target: start=0, len=999999999, dev_size=131072"
+put_fails EINVAL "$D/lin/table" "0 1024 linear loop/a 0
+1024 999999999 linear loop/a 1024" "table refused: $AN too small for target: start=1024, len=999999999"
 put_fails EINVAL "$D/lin/table" "0 x linear loop/a 0" "table line 1"
 eq "$(dms_table lin)" "0 65536 linear $A 0" "live table untouched after bad loads"
 eq "$(jq -r .state "$D/lin/info.json")" "ACTIVE" "not left suspended"
+eq "$(jq -r .inactive_table "$D/lin/info.json")" "false" "no inactive table left"
 put_fails EINVAL "$D/lin/table" "0 1024 linear /dev/null 0" "not a block device"
+
+t "activation: a table the kernel refuses"
+check "mkdir dm/big" mkdir "$D/big"
+check "stage a table longer than loop/a" put "$D/big/table" "0 999999999 linear loop/a 0"
+put_fails EINVAL "$D/big/active" 1 "too small for target"
+eq "$(cat "$D/big/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
+	"create: the kernel's reason names the line"
+check "no device big in the kernel" bash -c "! dmsetup info big >/dev/null 2>&1"
+check "no /dev/mapper/big" test ! -e /dev/mapper/big
+eq "$(cat "$D/big/info")" "" "info empty"
+eq "$(cat "$D/big/table")" "0 999999999 linear loop/a 0" "staged table kept"
+check "stage two lines, the second too long" put "$D/big/table" "0 1024 zero
+1024 999999999 linear loop/b 0"
+put_fails EINVAL "$D/big/active" 1 "table line 2: $BN too small for target: start=0, len=999999999, dev_size=131072"
+check "still no device big" bash -c "! dmsetup info big >/dev/null 2>&1"
+# A pool's metadata remembers its data size: a shorter pool table loads,
+# and the target refuses it at resume.
+check "thin-pool big" put "$D/big/table" "0 131072 thin-pool loop/pm loop/pd 128 0"
+check "activate the pool" put "$D/big/active" 1
+check "deactivate the pool" put "$D/big/active" 0
+check "stage a shorter pool" put "$D/big/table" "0 65536 thin-pool loop/pm loop/pd 128 0"
+put_fails EINVAL "$D/big/active" 1 "table line 1: thin-pool"
+check "a table refused at resume leaves no device" bash -c "! dmsetup info big >/dev/null 2>&1"
+check "stage a good table" put "$D/big/table" "0 2048 zero"
+check "the name is free for a good table" put "$D/big/active" 1
+eq "$(dms_table big)" "0 2048 zero" "big has the good table"
+check "rmdir big" rmdir "$D/big"
+eq "$(dmsetup ls | grep -cw big)" "0" "nothing left of big"
+check "loop/pm is free again" rmdir "$L/pm"
+check "loop/pd is free again" rmdir "$L/pd"
 
 t "host devices need --allow-host-devices"
 truncate -s 1M "$OUTSIDE/host.img"
