@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "stsfs/cancel.h"
 #include "stsfs/kv.h"
 #include "stsfs/value.h"
 
@@ -81,8 +82,9 @@ int kblk_partitions(const char *devpath, struct kblk_part **parts, size_t *n, ch
 
 /* Runs argv[0] (searched in PATH) without a shell, stdin from /dev/null;
  * collects stdout and stderr (malloc'd, NUL-terminated; either may be NULL
- * to discard) and the exit status. -ENOENT when the tool is missing. */
-int ktool_run(const char *const argv[], char **out, char **err, int *exit_code, char *why);
+ * to discard) and the exit status. -ENOENT when the tool is missing;
+ * -EINTR when cancel fired (the tool is killed). cancel may be NULL. */
+int ktool_run(const char *const argv[], struct cancel *cancel, char **out, char **err, int *exit_code, char *why);
 
 /* ---- persistent-data metadata (thin-pool, cache, era) ---- */
 
@@ -96,6 +98,7 @@ struct kmeta_req {
 	const char *live_name;     /* the dm device using it; NULL when inactive */
 	const char *tmp_dir;       /* live cache/era: where the copy is made */
 	uint64_t snap1, snap2;     /* KMETA_DELTA: thin device ids */
+	struct cancel *cancel;     /* may be NULL */
 };
 
 struct kmeta_result {
@@ -111,7 +114,8 @@ struct kmeta_result {
  * used and kept). Live cache/era (no snapshot in their tools): suspended
  * (which commits the metadata) just long enough to copy the metadata device
  * to an unnamed file in tmp_dir, then resumed; the tool reads the copy.
- * Runs for one device are serialised. */
+ * Runs for one device are serialised. -EINTR when q->cancel fires while
+ * waiting for another run or while the tool runs (it is killed). */
 int kmeta_run(const struct kmeta_req *q, struct kmeta_result *res, char *why);
 void kmeta_result_free(struct kmeta_result *res);
 /* "thin-pool", "cache", "era" -> kind; -EINVAL otherwise. */

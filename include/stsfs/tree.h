@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "stsfs/cancel.h"
 #include "stsfs/kernel.h"
 #include "stsfs/kv.h"
 #include "stsfs/why.h"
@@ -47,6 +48,9 @@ struct ctx {
 	int depth;
 	const struct dir_kind *kind;                  /* kinds[depth-1], or root */
 	char why[STSFS_WHY_LEN];
+	/* Fires when the caller is interrupted: blocking work ends with -EINTR.
+	 * NULL where nothing can interrupt. */
+	struct cancel *cancel;
 };
 
 enum file_type {
@@ -71,6 +75,9 @@ struct file_def {
 	/* poll(2) waits for the object's next kernel event (dir_kind.events);
 	 * a read at offset 0 after an earlier read renders the file afresh. */
 	bool pollable;
+	/* open(2) for reading blocks until the object's next kernel event (or
+	 * until the caller is interrupted), then renders the file. */
+	bool waits;
 	bool (*visible)(struct ctx *c); /* NULL: always */
 	enum file_type type;
 };

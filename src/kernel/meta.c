@@ -32,15 +32,25 @@ static bool is_busy_locked(const char *name)
 	return false;
 }
 
-static void claim(struct busy *b, const char *name)
+/* Waits until no other run uses name, then claims it; -EINTR when cancel
+ * fires first. */
+static int claim(struct busy *b, const char *name, struct cancel *cancel, char *why)
 {
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	struct cancel_cond wake = { &busy_lock, &busy_cond };
+	if (cancel_arm(cancel, cancel_wake_cond, &wake))
+		return why_set(why, -EINTR, "interrupted");
 	pthread_mutex_lock(&busy_lock);
-	while (is_busy_locked(name))
+	while (is_busy_locked(name) && !cancel_fired(cancel))
 		pthread_cond_wait(&busy_cond, &busy_lock);
-	b->next = busy_list;
-	busy_list = b;
+	bool claimed = !is_busy_locked(name);
+	if (claimed) {
+		b->next = busy_list;
+		busy_list = b;
+	}
 	pthread_mutex_unlock(&busy_lock);
+	cancel_disarm(cancel);
+	return claimed ? 0 : why_set(why, -EINTR, "interrupted while another read of %s's metadata ran", name);
 }
 
 static void unclaim(struct busy *b)
@@ -108,7 +118,7 @@ static int run_tool(const struct kmeta_req *q, const char *path, bool snap, stru
 	build_argv(q, path, snap, argv, s1, s2);
 	res->kind = q->kind;
 	snprintf(res->argv0, sizeof(res->argv0), "%s", argv[0]);
-	return ktool_run(argv, &res->out, &res->err, &res->exit_code, why);
+	return ktool_run(argv, q->cancel, &res->out, &res->err, &res->exit_code, why);
 }
 
 /* ---- live thin pool: a metadata snapshot ---- */
@@ -209,8 +219,9 @@ int kmeta_run(const struct kmeta_req *q, struct kmeta_result *res, char *why)
 	if (!tool_names[q->kind][q->op])
 		return why_set(why, -EINVAL, "no such metadata tool for this target");
 	struct busy b;
-	claim(&b, q->live_name ? q->live_name : q->devpath);
-	int r;
+	int r = claim(&b, q->live_name ? q->live_name : q->devpath, q->cancel, why);
+	if (r)
+		return r;
 	if (!q->live_name)
 		r = run_tool(q, q->devpath, false, res, why);
 	else if (q->kind == KMETA_THIN)

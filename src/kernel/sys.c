@@ -22,7 +22,7 @@ static void probe_thin_version(void)
 	char *out = NULL;
 	int code;
 	snprintf(thin_version, sizeof(thin_version), "unavailable");
-	if (ktool_run(argv, &out, NULL, &code, NULL) == 0 && code == 0 && out && *out)
+	if (ktool_run(argv, NULL, &out, NULL, &code, NULL) == 0 && code == 0 && out && *out)
 		snprintf(thin_version, sizeof(thin_version), "%.*s", (int)strcspn(out, "\n"), out);
 	free(out);
 }

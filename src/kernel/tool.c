@@ -2,6 +2,7 @@
 #include "stsfs/kernel.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -73,7 +74,12 @@ static int drain(struct sink *s, size_t ns)
 	}
 }
 
-int ktool_run(const char *const argv[], char **out, char **err, int *exit_code, char *why)
+static void kill_tool(void *pid)
+{
+	kill(*(pid_t *)pid, SIGKILL);
+}
+
+int ktool_run(const char *const argv[], struct cancel *cancel, char **out, char **err, int *exit_code, char *why)
 {
 	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
@@ -100,16 +106,27 @@ int ktool_run(const char *const argv[], char **out, char **err, int *exit_code, 
 		return why_set(why, -rc, "cannot run %s: %s", argv[0], strerror(rc));
 	}
 	struct sink s[2] = { { po[0], NULL, 0, 0, out != NULL }, { pe[0], NULL, 0, 0, err != NULL } };
-	int r = drain(s, 2);
+	/* An interrupted reader kills the tool: its pipes then close. */
+	int r = cancel_arm(cancel, kill_tool, &pid);
+	if (r)
+		kill(pid, SIGKILL);
+	else
+		r = drain(s, 2);
+	/* Before waitpid: the pid must not be killed once it may be reused. */
+	cancel_disarm(cancel);
 	for (int i = 0; i < 2; i++)
 		if (s[i].fd >= 0)
 			close(s[i].fd);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (!r && cancel_fired(cancel))
+		r = -EINTR;
 	if (r) {
 		free(s[0].buf);
 		free(s[1].buf);
+		if (r == -EINTR)
+			return why_set(why, r, "%s was killed: the reader was interrupted", argv[0]);
 		return why_set(why, r, "reading output of %s: %s", argv[0], strerror(-r));
 	}
 	/* posix_spawnp reports a missing binary as exit 127 of the child. */

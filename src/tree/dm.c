@@ -243,8 +243,7 @@ static int with_store(struct ctx *c, const char *value, dm_store_fn fn)
 	return r;
 }
 
-/* A read holds the object too, so that it renders one consistent state
- * (dm_show_wait lets go while it blocks). */
+/* A read holds the object too, so that it renders one consistent state. */
 static int with_show(struct ctx *c, char **out, dm_show_fn fn)
 {
 	struct dm_obj *o = dm_ctx_obj(c);
@@ -306,7 +305,7 @@ static const struct file_def dm_files[] = {
 	{ .name = "info", .perm = 0444, .kv = dm_kv_info, .pollable = true },
 	{ .name = "deps", .perm = 0444, .show = c_show_deps },
 	{ .name = "size", .perm = 0444, .show = c_show_size, .visible = block_active },
-	{ .name = "wait", .perm = 0444, .show = c_show_wait },
+	{ .name = "wait", .perm = 0444, .show = c_show_wait, .waits = true },
 	{ .name = "error", .perm = 0444, .show = show_error_file },
 	{ NULL },
 };

@@ -89,7 +89,7 @@ int dm_kv_status(struct ctx *c, struct kv_doc *doc);
 int dm_kv_info(struct ctx *c, struct kv_doc *doc);
 int dm_show_deps(struct dm_obj *o, char **out, char *why);
 int dm_show_size(struct dm_obj *o, char **out, char *why);
-/* Drops o->obj.lock while it waits. */
+/* `wait`: the event counter once the tree's wait for the next event ended. */
 int dm_show_wait(struct dm_obj *o, char **out, char *why);
 /* dir_kind.event_nr and event_wait of a dm object. */
 int dm_event_nr(struct ctx *c, uint32_t *nr, char *key, size_t keylen);

@@ -132,19 +132,14 @@ int dm_show_size(struct dm_obj *o, char **out, char *why)
 	return show_text(out, "%" PRIu64 "\n", bytes);
 }
 
+/* The tree has already blocked until the next event (file_def.waits),
+ * without holding the object: this is the counter after it. */
 int dm_show_wait(struct dm_obj *o, char **out, char *why)
 {
 	struct kdm_info info;
 	if (!dm_is_active(o, &info))
 		return dm_not_active(o, why);
-	char name[sizeof(o->obj.name)];
-	snprintf(name, sizeof(name), "%s", o->obj.name);
-	uint32_t ev = 0;
-	/* Waiting must not hold the object. */
-	pthread_mutex_unlock(&o->obj.lock);
-	int r = kdm_wait_event(name, info.event_nr, &ev, why);
-	pthread_mutex_lock(&o->obj.lock);
-	return r ? r : show_text(out, "%u\n", ev);
+	return show_text(out, "%u\n", info.event_nr);
 }
 
 /* poll(2) on status and info: the event counter and a wait on a thread. */

@@ -193,6 +193,31 @@ static void report(struct ctx *c, int r, bool top_level)
 		errslot_set(&root_error, msg);
 }
 
+/* ---- interrupts ---- */
+
+/* A caller interrupted by a signal (Ctrl-C, timeout, kill -9) makes the
+ * kernel send FUSE_INTERRUPT for its request; libfuse calls this from the
+ * thread that read it, and the blocked work (a `wait`, a dmpd tool) ends
+ * with EINTR. */
+static void on_interrupt(fuse_req_t req, void *cancel)
+{
+	cancel_fire(cancel);
+}
+
+static void interruptible(fuse_req_t req, struct ctx *c, struct cancel *cancel)
+{
+	c->cancel = cancel;
+	fuse_req_interrupt_func(req, on_interrupt, cancel);
+}
+
+/* Before the reply, and before cancel goes out of scope: libfuse holds the
+ * request's lock while it calls on_interrupt, and so does this. */
+static void uninterruptible(fuse_req_t req, struct ctx *c)
+{
+	fuse_req_interrupt_func(req, NULL, NULL);
+	c->cancel = NULL;
+}
+
 /* ---- resolving names inside a directory ---- */
 
 struct found {
@@ -637,7 +662,8 @@ struct fh {
 	size_t len;
 	char *wbuf;       /* value being written */
 	size_t wlen;
-	bool pending;     /* continuation writes not applied yet */
+	bool pending;     /* a checked value (file_def.check) to store at close */
+	int refused;      /* errno of a refused write: later writes fail too */
 	int fd;           /* FT_DATA: the device */
 	/* Pollable files: the event counter the text was rendered at. */
 	uint64_t id;
@@ -698,6 +724,20 @@ static int render_fh(struct ctx *c, struct fh *h)
 	return r;
 }
 
+/* `wait`: blocks until the object's event counter moves past the one it
+ * has now. An inactive object returns at once; rendering says why. */
+static int wait_event(struct ctx *c)
+{
+	uint32_t nr;
+	char key[sizeof(((struct fh *)NULL)->event_key)];
+	if (!c->kind->event_nr || c->kind->event_nr(c, &nr, key, sizeof(key)) != 0)
+		return 0;
+	int r = watch_block(c->kind, key, nr, c->cancel);
+	if (r == -EAGAIN)
+		return why_set(c->why, r, "cannot start a thread to wait for %s", key);
+	return r;
+}
+
 static int open_data(struct ctx *c, struct fh *h, int flags)
 {
 	struct blockref b;
@@ -742,12 +782,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_init(&h->text_lock, NULL);
 	h->id = next_fh_id();
 	int r = 0;
+	struct cancel cancel = CANCEL_INIT;
+	interruptible(req, &c, &cancel);
 	if (f->type == FT_DATA)
 		r = open_data(&c, h, fi->flags);
-	else if (wants_read)
+	else if (wants_read && f->waits)
+		r = wait_event(&c);
+	if (r == 0 && f->type != FT_DATA && wants_read)
 		r = render_fh(&c, h);
+	uninterruptible(req, &c);
 	if (r < 0) {
-		if (c.why[0])
+		if (c.why[0] && r != -EINTR)
 			report(&c, r, false);
 		fh_free(h);
 		fuse_reply_err(req, -r);
@@ -777,7 +822,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	int r = 0;
 	if (off == 0 && h->was_read && h->node->file->pollable) {
 		struct ctx c;
-		r = ctx_for(h->node, &c) == 0 ? render_fh(&c, h) : -ENOENT;
+		struct cancel cancel = CANCEL_INIT;
+		r = ctx_for(h->node, &c);
+		if (r == 0) {
+			interruptible(req, &c, &cancel);
+			r = render_fh(&c, h);
+			uninterruptible(req, &c);
+		}
 	}
 	h->was_read = true;
 	if (r < 0)
@@ -789,12 +840,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	pthread_mutex_unlock(&h->text_lock);
 }
 
-static int apply_with(struct fh *h, bool only_check)
+static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
 {
 	struct ctx c;
 	const struct file_def *f = h->node->file;
 	if (ctx_for(h->node, &c) != 0)
 		return -ENOENT;
+	struct cancel cancel = CANCEL_INIT;
 	char *val = malloc(h->wlen + 1);
 	if (!val)
 		return -ENOMEM;
@@ -808,22 +860,24 @@ static int apply_with(struct fh *h, bool only_check)
 		val[h->wlen] = '\0';
 		r = 0;
 	}
-	if (r == 0)
+	if (r == 0) {
+		interruptible(req, &c, &cancel);
 		r = only_check ? f->check(&c, val) : f->store(&c, val);
+		uninterruptible(req, &c);
+	}
 	free(val);
-	if (r < 0)
+	if (r < 0 && r != -EINTR)
 		report(&c, r, false);
 	return r;
 }
 
-static int apply(struct fh *h)
-{
-	return apply_with(h, false);
-}
-
-/* A write carries the whole value. One at offset 0 is applied at once, so
- * the write itself fails with the reason; a value split over several writes
- * is applied when the file is closed (close then returns the error). */
+/* Each write(2) is applied when it arrives, so that it fails itself with
+ * the reason (bash ignores close's errno). A write at offset 0 starts a
+ * value; one at the end of what this open file wrote continues it, and the
+ * whole value so far is applied again. Multi-line values (check set) are
+ * checked per write and stored once, at close. A refused write ends the
+ * value: later writes to this open file fail with the same errno and apply
+ * nothing, so the rest of a value never takes effect on its own. */
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
@@ -844,6 +898,10 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	if (h->refused) {
+		fuse_reply_err(req, h->refused);
+		return;
+	}
 	if ((off != 0 && (size_t)off != h->wlen) || (size_t)off + size > MAX_WRITE_VALUE) {
 		fuse_reply_err(req, off ? EINVAL : EFBIG);
 		return;
@@ -862,23 +920,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		return;
 	}
 	h->wlen = (size_t)off + (size_t)n;
-	if (h->node->file->check) {
-		h->pending = true;
-		int r = apply_with(h, true);
-		if (r < 0) {
-			h->pending = false;
-			fuse_reply_err(req, -r);
-			return;
-		}
-	} else if (off == 0) {
-		h->pending = false;
-		int r = apply(h);
-		if (r < 0) {
-			fuse_reply_err(req, -r);
-			return;
-		}
-	} else {
-		h->pending = true;
+	bool deferred = h->node->file->check != NULL;
+	int r = apply_with(req, h, deferred);
+	h->pending = deferred && r == 0;
+	if (r < 0) {
+		h->refused = -r;
+		fuse_reply_err(req, -r);
+		return;
 	}
 	fuse_reply_write(req, (size_t)n);
 }
@@ -889,7 +937,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int r = 0;
 	if (h->pending) {
 		h->pending = false;
-		r = apply(h);
+		r = apply_with(req, h, false);
 	}
 	fuse_reply_err(req, -r);
 }

@@ -40,6 +40,7 @@ static int run(struct ctx *c, enum kmeta_op op, struct kmeta_result *res)
 		.devpath = m.devpath,
 		.live_name = m.live_name[0] ? m.live_name : NULL,
 		.tmp_dir = opts.state_dir,
+		.cancel = c->cancel,
 	};
 	return kmeta_run(&q, res, c->why);
 }

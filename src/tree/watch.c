@@ -8,9 +8,11 @@
 
 #define WATCH_KEY_MAX 160
 
+/* A poll(2) handle to notify, or a read blocked in watch_block. */
 struct waiter {
 	uint64_t fh_id;
 	struct fuse_pollhandle *ph;
+	bool *woken;            /* blocked read: set when the watch ends */
 	struct waiter *next;
 };
 
@@ -23,6 +25,8 @@ struct watch {
 };
 
 static pthread_mutex_t watches_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Blocked reads sleep here until their watch ends (or they are cancelled). */
+static pthread_cond_t woken_cond = PTHREAD_COND_INITIALIZER;
 static struct watch *watches;
 static bool shutting_down;
 
@@ -30,12 +34,17 @@ static void notify_all(struct waiter *w, bool notify)
 {
 	while (w) {
 		struct waiter *next = w->next;
-		if (notify)
-			fuse_lowlevel_notify_poll(w->ph);
-		fuse_pollhandle_destroy(w->ph);
+		if (w->woken) {
+			*w->woken = true;
+		} else {
+			if (notify)
+				fuse_lowlevel_notify_poll(w->ph);
+			fuse_pollhandle_destroy(w->ph);
+		}
 		free(w);
 		w = next;
 	}
+	pthread_cond_broadcast(&woken_cond);
 }
 
 static void *watch_thread(void *arg)
@@ -73,7 +82,7 @@ static struct watch *find_locked(const struct dir_kind *kind, const char *key, u
 static int add_waiter_locked(struct watch *wt, uint64_t fh_id, struct fuse_pollhandle *ph)
 {
 	for (struct waiter *w = wt->waiters; w; w = w->next) {
-		if (w->fh_id == fh_id) {
+		if (!w->woken && w->fh_id == fh_id) {
 			fuse_pollhandle_destroy(w->ph);
 			w->ph = ph;
 			return 0;
@@ -121,16 +130,61 @@ void watch_shutdown(void)
 {
 	pthread_mutex_lock(&watches_lock);
 	shutting_down = true;
+	pthread_cond_broadcast(&woken_cond);
 	pthread_mutex_unlock(&watches_lock);
+}
+
+static struct watch *get_watch_locked(const struct dir_kind *kind, const char *key, uint32_t after)
+{
+	struct watch *wt = find_locked(kind, key, after);
+	return wt ? wt : start_watch_locked(kind, key, after);
+}
+
+static void unlink_waiter_locked(struct watch *wt, struct waiter *w)
+{
+	for (struct waiter **pp = &wt->waiters; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
+	}
+}
+
+int watch_block(const struct dir_kind *kind, const char *key, uint32_t after, struct cancel *cancel)
+{
+	struct cancel_cond wake = { &watches_lock, &woken_cond };
+	if (cancel_arm(cancel, cancel_wake_cond, &wake))
+		return -EINTR;
+	bool woken = false;
+	struct waiter *w = calloc(1, sizeof(*w));
+	pthread_mutex_lock(&watches_lock);
+	struct watch *wt = w && !shutting_down ? get_watch_locked(kind, key, after) : NULL;
+	if (wt) {
+		w->woken = &woken;
+		w->next = wt->waiters;
+		wt->waiters = w;
+		while (!woken && !cancel_fired(cancel) && !shutting_down)
+			pthread_cond_wait(&woken_cond, &watches_lock);
+		/* Not woken: the watch still holds w (it frees waiters only
+		 * when it ends, under this lock). */
+		if (!woken)
+			unlink_waiter_locked(wt, w);
+	} else {
+		free(w);
+	}
+	pthread_mutex_unlock(&watches_lock);
+	cancel_disarm(cancel);
+	if (!wt)
+		return shutting_down ? -EINTR : -EAGAIN;
+	return woken ? 0 : -EINTR;
 }
 
 int watch_add(const struct dir_kind *kind, const char *key, uint32_t after, uint64_t fh_id,
 	      struct fuse_pollhandle *ph)
 {
 	pthread_mutex_lock(&watches_lock);
-	struct watch *wt = find_locked(kind, key, after);
-	if (!wt)
-		wt = start_watch_locked(kind, key, after);
+	struct watch *wt = get_watch_locked(kind, key, after);
 	int r = wt ? add_waiter_locked(wt, fh_id, ph) : -EAGAIN;
 	if (r < 0) {
 		fuse_lowlevel_notify_poll(ph);

@@ -1,5 +1,6 @@
-/* poll(2) on event files: pending poll handles per (device, event counter),
- * each set served by one thread blocked in the kind's event_wait. */
+/* Waiting for a device's next event: poll(2) handles and blocked reads
+ * (the `wait` file) per (device, event counter), each set served by one
+ * thread blocked in the kind's event_wait. */
 #ifndef STSFS_TREE_WATCH_H
 #define STSFS_TREE_WATCH_H
 
@@ -15,6 +16,11 @@ struct fuse_pollhandle;
  * is then notified at once, so the caller's poll is re-evaluated). */
 int watch_add(const struct dir_kind *kind, const char *key, uint32_t after, uint64_t fh_id,
 	      struct fuse_pollhandle *ph);
+
+/* Blocks until the event counter of device key (of kind) moves past after,
+ * or the device goes away: 0. -EINTR when cancel fires first (or the
+ * session goes away); -EAGAIN when no waiter thread could be started. */
+int watch_block(const struct dir_kind *kind, const char *key, uint32_t after, struct cancel *cancel);
 
 /* Before the session goes away: pending handles are dropped, not notified
  * (waiter threads still blocked in the kernel end with the process). */
