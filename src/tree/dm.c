@@ -313,6 +313,11 @@ static const struct file_def dm_files[] = {
 
 /* ---- the object directory ---- */
 
+static bool obj_read_only(struct ctx *c)
+{
+	return reg_read_only(&dms, c->comp[1]);
+}
+
 static struct errslot *obj_errslot(struct ctx *c)
 {
 	/* An external device's error slot is kept under its dm name. */
@@ -418,6 +423,7 @@ static const struct dir_kind dm_obj_kind = {
 	.subdirs = dm_obj_subdirs,
 	.remove = obj_remove,
 	.rename = obj_rename,
+	.read_only = obj_read_only,
 	.errslot = obj_errslot,
 	.block = obj_block,
 	.event_nr = dm_event_nr,

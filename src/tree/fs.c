@@ -288,14 +288,25 @@ static bool node_valid(struct node *n)
 
 /* ---- attributes ---- */
 
-static mode_t file_mode(const struct file_def *f)
+/* Owner bits as the file allows, group and other bits from --mode. */
+static mode_t mode_bits(unsigned perm)
 {
 	mode_t m = 0;
-	if (f->perm & 0400)
+	if (perm & 0400)
 		m |= 0400 | (opts.mode & 044);
-	if (f->perm & 0200)
+	if (perm & 0200)
 		m |= 0200 | (opts.mode & 022);
-	return S_IFREG | m;
+	return m;
+}
+
+/* The device behind a `data` file: -ENODEV while its object is inactive. */
+static int data_block(struct ctx *c, struct blockref *b, uint64_t *size)
+{
+	*size = 0;
+	int r = c->kind->block ? c->kind->block(c, b) : -ENODEV;
+	if (r == 0)
+		kblk_size(b->dev, size);
+	return r;
 }
 
 static uint64_t data_size(struct node *n)
@@ -303,9 +314,33 @@ static uint64_t data_size(struct node *n)
 	struct ctx c;
 	struct blockref b;
 	uint64_t size = 0;
-	if (ctx_for(n, &c) == 0 && c.kind->block && c.kind->block(&c, &b) == 0)
-		kblk_size(b.dev, &size);
+	if (ctx_for(n, &c) == 0)
+		data_block(&c, &b, &size);
 	return size;
+}
+
+/* What a file allows now, so that `ls -l` does not promise writes that
+ * would fail: the table's bits, no writes where the object refuses them
+ * by policy or for a .json twin, and for `data` what the device allows. */
+static unsigned file_perm(struct node *n, uint64_t *size)
+{
+	unsigned perm = n->json ? n->file->perm & 0444 : n->file->perm;
+	struct ctx c;
+	*size = ATTR_FILE_SIZE;
+	if (ctx_for(n, &c) != 0)
+		return perm;
+	if (c.kind->read_only && c.kind->read_only(&c))
+		perm &= ~0222u;
+	if (n->file->type == FT_DATA) {
+		struct blockref b;
+		if (data_block(&c, &b, size) == 0) {
+			if (b.read_only)
+				perm &= ~0222u;
+			if (!b.data_allowed)
+				perm = 0;
+		}
+	}
+	return perm;
 }
 
 static struct timespec mount_time;
@@ -322,9 +357,10 @@ static void fill_attr(struct node *n, struct stat *st)
 		st->st_mode = S_IFDIR | (opts.mode & 07777);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = file_mode(n->file);
+		uint64_t size;
+		st->st_mode = S_IFREG | mode_bits(file_perm(n, &size));
 		st->st_nlink = 1;
-		st->st_size = n->file->type == FT_DATA ? (off_t)data_size(n) : ATTR_FILE_SIZE;
+		st->st_size = (off_t)size;
 	}
 }
 

@@ -209,6 +209,16 @@ static void image_path(const struct loop_obj *lo, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.img", opts.image_dir, lo->obj.name);
 }
 
+/* ftruncate's EFBIG (larger than the image directory's file system allows)
+ * is a lack of room to the user: ENOSPC, saying so. */
+static int sizing_failed(const char *path, uint64_t size, int err, char *why)
+{
+	if (err == EFBIG)
+		return why_set(why, -ENOSPC, "cannot size image %s to %" PRIu64 " bytes: the file system of %s "
+			       "does not allow files that large", path, size, opts.image_dir);
+	return why_set(why, -err, "cannot size image %s to %" PRIu64 " bytes: %s", path, size, strerror(err));
+}
+
 /* Creates (or grows) the owned sparse image to lo->size. */
 static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 {
@@ -228,8 +238,7 @@ static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 	}
 	struct stat st;
 	if (r == 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < lo->size && ftruncate(fd, (off_t)lo->size) < 0)
-		r = why_set(why, errno == EFBIG ? -ENOSPC : -errno, "cannot size image %s to %" PRIu64 " bytes: %s",
-			    path, lo->size, strerror(errno));
+		r = sizing_failed(path, lo->size, errno, why);
 	close(fd);
 	return r;
 }
@@ -423,7 +432,7 @@ static int grow_owned(struct loop_obj *lo, uint64_t size, char *why)
 	char path[PATH_MAX];
 	image_path(lo, path, sizeof(path));
 	if (truncate(path, (off_t)size) < 0)
-		return why_set(why, errno == EFBIG ? -ENOSPC : -errno, "cannot grow %s: %s", path, strerror(errno));
+		return sizing_failed(path, size, errno, why);
 	if (lo->sizelimit)
 		return kloop_set_offset_limit(lo->nr, lo->offset, size, why);
 	return kloop_set_capacity(lo->nr, why);

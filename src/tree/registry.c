@@ -50,6 +50,16 @@ int obj_may_change(const struct obj *o, char *why)
 	return 0;
 }
 
+bool reg_read_only(struct registry *reg, const char *name)
+{
+	struct obj *o = reg_get(reg, name);
+	if (!o)
+		return false;
+	bool ro = obj_may_change(o, NULL) != 0;
+	reg_put(reg, o);
+	return ro;
+}
+
 /* ---- references ---- */
 
 void reg_lock(struct registry *reg)

@@ -61,6 +61,10 @@ void reg_discard(struct registry *reg, struct obj *o);
 /* External devices change only with --manage-external: -EPERM otherwise. */
 int obj_may_change(const struct obj *o, char *why);
 
+/* True when the object called name refuses every change (obj_may_change):
+ * for dir_kind.read_only. */
+bool reg_read_only(struct registry *reg, const char *name);
+
 /* The object a request names: the owned one, else a transient external
  * one; NULL when there is neither. Release with reg_put. */
 struct obj *reg_get(struct registry *reg, const char *name);
