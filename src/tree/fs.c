@@ -650,8 +650,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int r;
 	if (newparent != parent)
 		r = why_set(c.why, -EXDEV, "objects can only be renamed within their directory");
-	else if (flags)
-		r = why_set(c.why, -EINVAL, "rename flags are not supported");
+	else if (flags & RENAME_EXCHANGE)
+		r = why_set(c.why, -EINVAL, "objects cannot be exchanged (RENAME_EXCHANGE); rename them one at a time");
+	else if (flags & ~(unsigned)RENAME_NOREPLACE) /* never replacing is what rename does here */
+		r = why_set(c.why, -EINVAL, "rename flags %#x are not supported", flags);
 	else if (!c.kind->rename)
 		r = why_set(c.why, -EPERM, "%s cannot be renamed", name);
 	else

@@ -1,0 +1,57 @@
+/* loop/ objects: what the object itself (loop.c: registry, kernel binding,
+ * lifecycle, start-up) shares with its attribute files (loop_attr.c).
+ * Tree layer: no FUSE types. */
+#ifndef STSFS_TREE_LOOP_H
+#define STSFS_TREE_LOOP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stsfs/kernel.h"
+#include "registry.h"
+
+#define LOOP_NAME_MAX 64
+_Static_assert(LOOP_NAME_MAX <= OBJ_NAME_MAX, "loop names fit struct obj");
+
+struct loop_obj {
+	struct obj obj;         /* first: the registry's part */
+	/* configuration */
+	char backing[PATH_MAX]; /* "" = owned image <image-dir>/NAME.img */
+	uint64_t size, offset, sizelimit;
+	uint32_t sector_size;
+	bool read_only, autoclear, partscan, direct_io;
+	bool image_made;
+	/* binding to the kernel */
+	int nr;                 /* -1 while inactive */
+	dev_t back_dev;
+	ino_t back_ino;
+};
+
+/* The object loop/NAME/... names (NULL when none); release with loop_obj_put. */
+struct loop_obj *loop_ctx_obj(struct ctx *c);
+void loop_obj_put(struct loop_obj *lo);
+
+/* Records the object's configuration and binding (owned objects only). */
+int loop_save(struct loop_obj *lo, char *why);
+/* True while the object's device is still bound to its backing file; a
+ * device detached behind our back makes the object inactive. Caller holds
+ * lo->obj.lock; st (may be NULL) gets the kernel's view. */
+bool loop_refresh(struct loop_obj *lo, struct kloop_state *st);
+
+void loop_image_path(const struct loop_obj *lo, char *buf, size_t len);
+/* The reason for a failed ftruncate of an owned image to size. */
+int loop_sizing_failed(const char *path, uint64_t size, int err, char *why);
+/* Canonical path of an allowed external backing file (out: PATH_MAX). */
+int loop_check_backing(const char *value, char *out, char *why);
+
+int loop_attach(struct loop_obj *lo, char *why);
+int loop_detach(struct loop_obj *lo, char *why);
+/* Detach device nr, giving our own `data` releases a moment (-EBUSY). */
+int loop_detach_settled(int nr, char *why);
+
+/* The attribute files of a loop object (loop_attr.c). */
+extern const struct file_def loop_files[];
+
+#endif
