@@ -168,7 +168,7 @@ bool loop_owns_dev(dev_t dev);
 int dm_object_dev(const char *name, dev_t *dev, char *why);
 bool dm_owns_dev(dev_t dev);
 
-/* FUSE session entry point (src/tree/fs.c). */
+/* FUSE session entry point (src/fuse/session.c). */
 struct fuse_args;
 int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bool single_thread);
 

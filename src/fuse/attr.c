@@ -1,0 +1,177 @@
+/* Attributes: lookup, forget, getattr and setattr, with file modes that
+ * show what each file allows now. */
+#include "glue.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Owner bits as the file allows, group and other bits from --mode. */
+static mode_t mode_bits(unsigned perm)
+{
+	mode_t m = 0;
+	if (perm & 0400)
+		m |= 0400 | (opts.mode & 044);
+	if (perm & 0200)
+		m |= 0200 | (opts.mode & 022);
+	return m;
+}
+
+/* The device behind a `data` file: -ENODEV while its object is inactive. */
+static int data_block(struct ctx *c, struct blockref *b, uint64_t *size)
+{
+	*size = 0;
+	int r = c->kind->block ? c->kind->block(c, b) : -ENODEV;
+	if (r == 0)
+		kblk_size(b->dev, size);
+	return r;
+}
+
+static uint64_t data_size(struct node *n)
+{
+	struct ctx c;
+	struct blockref b;
+	uint64_t size = 0;
+	if (ctx_for(n, &c) == 0)
+		data_block(&c, &b, &size);
+	return size;
+}
+
+/* What a file allows now, so that `ls -l` does not promise writes that
+ * would fail: the table's bits, no writes where the object refuses them
+ * by policy or for a .json twin, and for `data` what the device allows. */
+static unsigned file_perm(struct node *n, uint64_t *size)
+{
+	unsigned perm = n->json ? n->file->perm & 0444 : n->file->perm;
+	struct ctx c;
+	*size = ATTR_FILE_SIZE;
+	if (ctx_for(n, &c) != 0)
+		return perm;
+	if (c.kind->read_only && c.kind->read_only(&c))
+		perm &= ~0222u;
+	if (n->file->type == FT_DATA) {
+		struct blockref b;
+		if (data_block(&c, &b, size) == 0) {
+			if (b.read_only)
+				perm &= ~0222u;
+			if (!b.data_allowed)
+				perm = 0;
+		}
+	}
+	return perm;
+}
+
+static struct timespec mount_time;
+
+static void fill_attr(struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
+	st->st_ino = n->ino;
+	st->st_uid = opts.uid;
+	st->st_gid = opts.gid;
+	st->st_blksize = 4096;
+	if (n->dir) {
+		st->st_mode = S_IFDIR | (opts.mode & 07777);
+		st->st_nlink = 2;
+	} else {
+		uint64_t size;
+		st->st_mode = S_IFREG | mode_bits(file_perm(n, &size));
+		st->st_nlink = 1;
+		st->st_size = (off_t)size;
+	}
+}
+
+void reply_entry(fuse_req_t req, struct node *n)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	/* Listings follow the kernel: never let the VFS cache what exists. */
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fill_attr(n, &e.attr);
+	if (fuse_reply_entry(req, &e) != 0)
+		node_forget(n->ino, 1);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node *p = node_get(parent);
+	struct ctx c;
+	struct found f;
+	if (!p || !p->dir || ctx_for_dir(p, &c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!resolve(&c, name, &f)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct node *n = node_child(p, name, f.dir, f.file, f.json);
+	if (!n) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_entry(req, n);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *list)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(list[i].ino, list[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = node_get(ino);
+	if (!n || !node_valid(n)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fill_attr(n, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+/* Truncation means nothing for attributes (a write replaces the value) or
+ * for device bytes (a block device cannot change size by truncate), so
+ * accept it as a block device accepts O_TRUNC: by ignoring it. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct node *n = node_get(ino);
+	if (!n || !node_valid(n)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && n->file && n->file->type == FT_DATA &&
+	    (uint64_t)attr->st_size > data_size(n)) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	struct stat st;
+	fill_attr(n, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+void attr_ops(struct fuse_lowlevel_ops *ops)
+{
+	clock_gettime(CLOCK_REALTIME, &mount_time);
+	ops->lookup = op_lookup;
+	ops->forget = op_forget;
+	ops->forget_multi = op_forget_multi;
+	ops->getattr = op_getattr;
+	ops->setattr = op_setattr;
+}

@@ -1,0 +1,264 @@
+/* Directories: listings from the kinds' tables and objects; mkdir, rmdir
+ * and rename handed to the kinds; files cannot be created or removed. */
+#include "glue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dirbuf {
+	char **names;
+	mode_t *types;
+	size_t n, cap;
+	int err;
+};
+
+static int dirbuf_put(struct dirbuf *d, const char *name, mode_t type)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		char **p = realloc(d->names, cap * sizeof(*p));
+		if (p)
+			d->names = p;
+		mode_t *t = p ? realloc(d->types, cap * sizeof(*t)) : NULL;
+		if (!t) {
+			d->err = ENOMEM;
+			return -ENOMEM;
+		}
+		d->types = t;
+		d->cap = cap;
+	}
+	if (!(d->names[d->n] = strdup(name))) {
+		d->err = ENOMEM;
+		return -ENOMEM;
+	}
+	d->types[d->n++] = type;
+	return 0;
+}
+
+static int dirbuf_add(void *arg, const char *name)
+{
+	return dirbuf_put(arg, name, S_IFDIR);
+}
+
+static void dirbuf_free(struct dirbuf *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->names[i]);
+	free(d->names);
+	free(d->types);
+	free(d);
+}
+
+static void add_file_entries(struct ctx *c, struct dirbuf *d)
+{
+	for (int t = 0; t < 3 && c->kind->files[t]; t++) {
+		for (const struct file_def *f = c->kind->files[t]; f->name; f++) {
+			if (!file_visible(c, f))
+				continue;
+			dirbuf_put(d, f->name, S_IFREG);
+			if (f->kv) {
+				char json[128];
+				snprintf(json, sizeof(json), "%s.json", f->name);
+				dirbuf_put(d, json, S_IFREG);
+			}
+		}
+	}
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = node_get(ino);
+	struct ctx c;
+	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct dirbuf *d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	dirbuf_add(d, ".");
+	dirbuf_add(d, "..");
+	add_file_entries(&c, d);
+	for (const struct subdir_def *s = c.kind->subdirs; s && s->name; s++)
+		if (subdir_visible(&c, s))
+			dirbuf_add(d, s->name);
+	if (c.kind->list)
+		c.kind->list(&c, dirbuf_add, d);
+	if (d->err) {
+		int err = d->err;
+		dirbuf_free(d);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0)
+		dirbuf_free(d);
+}
+
+/* The snapshot taken at opendir is served by index: off is the next one. */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dirbuf *d = (struct dirbuf *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = 0xffffffff, .st_mode = d->types[i] };
+		size_t need = fuse_add_direntry(req, buf + used, size - used, d->names[i], &st, (off_t)(i + 1));
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	dirbuf_free((struct dirbuf *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct node *p = node_get(parent);
+	struct ctx c;
+	struct found f;
+	if (!p || !p->dir || !node_valid(p) || ctx_for_dir(p, &c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (resolve(&c, name, &f)) {
+		why_set(c.why, -EEXIST, "'%s' already exists", name);
+		report(&c, -EEXIST, true);
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	if (!c.kind->mkdir) {
+		why_set(c.why, -EPERM, "objects cannot be created in %s/", c.depth ? c.comp[c.depth - 1] : "the root");
+		report(&c, -EPERM, true);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	int r = c.kind->mkdir(&c, name);
+	if (r < 0) {
+		report(&c, r, true);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (!resolve(&c, name, &f) || !f.dir) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	struct node *n = node_child(p, name, f.dir, NULL, false);
+	if (!n)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_entry(req, n);
+}
+
+/* Resolves (parent, name) to an object directory ctx, or replies an error. */
+static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, struct ctx *c)
+{
+	struct node *p = node_get(parent);
+	struct found f;
+	if (!p || !p->dir || ctx_for_dir(p, c) != 0 || !resolve(c, name, &f)) {
+		fuse_reply_err(req, ENOENT);
+		return false;
+	}
+	if (!f.dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return false;
+	}
+	ctx_push(c, name, f.dir);
+	return true;
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ctx c;
+	if (!object_ctx(req, parent, name, &c))
+		return;
+	int r = -EPERM;
+	if (c.kind->remove)
+		r = c.kind->remove(&c);
+	else
+		why_set(c.why, r, "%s cannot be removed", name);
+	if (r < 0) {
+		report(&c, r, true);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct ctx c;
+	if (!object_ctx(req, parent, name, &c))
+		return;
+	int r;
+	if (newparent != parent)
+		r = why_set(c.why, -EXDEV, "objects can only be renamed within their directory");
+	else if (flags & RENAME_EXCHANGE)
+		r = why_set(c.why, -EINVAL, "objects cannot be exchanged (RENAME_EXCHANGE); rename them one at a time");
+	else if (flags & ~(unsigned)RENAME_NOREPLACE) /* never replacing is what rename does here */
+		r = why_set(c.why, -EINVAL, "rename flags %#x are not supported", flags);
+	else if (!c.kind->rename)
+		r = why_set(c.why, -EPERM, "%s cannot be renamed", name);
+	else
+		r = c.kind->rename(&c, newname);
+	if (r < 0) {
+		report(&c, r, true);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void refuse_file_op(fuse_req_t req, fuse_ino_t parent, const char *name, const char *what)
+{
+	struct node *p = node_get(parent);
+	struct ctx c;
+	if (p && p->dir && ctx_for_dir(p, &c) == 0) {
+		why_set(c.why, -EPERM, "cannot %s '%s': files in this tree are fixed by the object kind", what, name);
+		report(&c, -EPERM, false);
+	}
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse_file_op(req, parent, name, "remove");
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	refuse_file_op(req, parent, name, "create");
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	refuse_file_op(req, parent, name, "create");
+}
+
+void dir_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->opendir = op_opendir;
+	ops->readdir = op_readdir;
+	ops->releasedir = op_releasedir;
+	ops->mkdir = op_mkdir;
+	ops->rmdir = op_rmdir;
+	ops->rename = op_rename;
+	ops->unlink = op_unlink;
+	ops->mknod = op_mknod;
+	ops->create = op_create;
+}

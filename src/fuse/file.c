@@ -1,0 +1,361 @@
+/* Files: attribute text rendered at open, values applied per write,
+ * `data` spliced to and from the device, poll(2) and blocking `wait`. */
+#include "glue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stsfs/value.h"
+#include "watch.h"
+
+struct fh {
+	struct node *node;
+	char *text;       /* rendered at open */
+	size_t len;
+	char *wbuf;       /* value being written */
+	size_t wlen;
+	bool pending;     /* a checked value (file_def.check) to store at close */
+	int refused;      /* errno of a refused write: later writes fail too */
+	int fd;           /* FT_DATA: the device */
+	/* Pollable files: the event counter the text was rendered at. */
+	uint64_t id;
+	bool has_event;
+	uint32_t event_nr;
+	char event_key[160];
+	bool was_read;
+	/* Reads of one handle may run on several threads at once; a read that
+	 * renders afresh must not free text another is replying from. */
+	pthread_mutex_t text_lock;
+};
+
+static void fh_free(struct fh *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	pthread_mutex_destroy(&h->text_lock);
+	free(h->text);
+	free(h->wbuf);
+	free(h);
+}
+
+static uint64_t next_fh_id(void)
+{
+	static uint64_t last;
+	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
+static int render(struct ctx *c, const struct file_def *f, bool json, char **out)
+{
+	if (f->show)
+		return f->show(c, out);
+	struct kv_doc doc = { 0 };
+	int r = f->kv(c, &doc);
+	if (r == 0) {
+		*out = json ? kv_render_json(&doc, f->kv_array) : kv_render_text(&doc);
+		if (!*out)
+			r = -ENOMEM;
+	}
+	kv_doc_free(&doc);
+	return r;
+}
+
+/* Renders h's file; for a pollable file first notes the event counter, so
+ * an event during the rendering wakes a later poll rather than being lost. */
+static int render_fh(struct ctx *c, struct fh *h)
+{
+	const struct file_def *f = h->node->file;
+	if (f->pollable && c->kind->event_nr)
+		h->has_event = c->kind->event_nr(c, &h->event_nr, h->event_key, sizeof(h->event_key)) == 0;
+	char *text = NULL;
+	int r = render(c, f, h->node->json, &text);
+	if (r == 0) {
+		free(h->text);
+		h->text = text;
+		h->len = strlen(text);
+	}
+	return r;
+}
+
+/* `wait`: blocks until the object's event counter moves past the one it
+ * has now. An inactive object returns at once; rendering says why. */
+static int wait_event(struct ctx *c)
+{
+	uint32_t nr;
+	char key[sizeof(((struct fh *)NULL)->event_key)];
+	if (!c->kind->event_nr || c->kind->event_nr(c, &nr, key, sizeof(key)) != 0)
+		return 0;
+	int r = watch_block(c->kind, key, nr, c->cancel);
+	if (r == -EAGAIN)
+		return why_set(c->why, r, "cannot start a thread to wait for %s", key);
+	return r;
+}
+
+static int open_data(struct ctx *c, struct fh *h, int flags)
+{
+	struct blockref b;
+	int r = c->kind->block(c, &b);
+	if (r)
+		return r;
+	bool wr = (flags & O_ACCMODE) != O_RDONLY;
+	if (wr && (b.read_only || !b.data_allowed))
+		return why_set(c->why, -EROFS, "%s is read-only", b.devpath);
+	if (!b.data_allowed)
+		return why_set(c->why, -EPERM, "%s was not created by stsfs", b.devpath);
+	h->fd = open(b.devpath, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC | (flags & (O_SYNC | O_DSYNC)));
+	if (h->fd < 0)
+		return why_set(c->why, -errno, "cannot open %s: %s", b.devpath, strerror(errno));
+	return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = node_get(ino);
+	struct ctx c;
+	if (!n || !n->file || !node_valid(n) || ctx_for(n, &c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	const struct file_def *f = n->file;
+	int acc = fi->flags & O_ACCMODE;
+	bool wants_write = acc != O_RDONLY;
+	bool wants_read = acc != O_WRONLY;
+	/* Root passes the permission bits; the table still decides. */
+	if ((wants_write && !(f->perm & 0200)) || (wants_read && !(f->perm & 0400)) || (wants_write && n->json)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	struct fh *h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->node = n;
+	h->fd = -1;
+	pthread_mutex_init(&h->text_lock, NULL);
+	h->id = next_fh_id();
+	int r = 0;
+	struct cancel cancel = CANCEL_INIT;
+	interruptible(req, &c, &cancel);
+	if (f->type == FT_DATA)
+		r = open_data(&c, h, fi->flags);
+	else if (wants_read && f->waits)
+		r = wait_event(&c);
+	if (r == 0 && f->type != FT_DATA && wants_read)
+		r = render_fh(&c, h);
+	uninterruptible(req, &c);
+	if (r < 0) {
+		if (c.why[0] && r != -EINTR)
+			report(&c, r, false);
+		fh_free(h);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fuse_reply_open(req, fi) != 0)
+		fh_free(h);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->fd >= 0) {
+		/* Device bytes: spliced from the device without a copy here. */
+		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = h->fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	pthread_mutex_lock(&h->text_lock);
+	/* After poll(2) said an event came, lseek(0) + read shows the new state. */
+	int r = 0;
+	if (off == 0 && h->was_read && h->node->file->pollable) {
+		struct ctx c;
+		struct cancel cancel = CANCEL_INIT;
+		r = ctx_for(h->node, &c);
+		if (r == 0) {
+			interruptible(req, &c, &cancel);
+			r = render_fh(&c, h);
+			uninterruptible(req, &c);
+		}
+	}
+	h->was_read = true;
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if ((size_t)off >= h->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, h->text + off, h->len - (size_t)off < size ? h->len - (size_t)off : size);
+	pthread_mutex_unlock(&h->text_lock);
+}
+
+static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
+{
+	struct ctx c;
+	const struct file_def *f = h->node->file;
+	if (ctx_for(h->node, &c) != 0)
+		return -ENOENT;
+	struct cancel cancel = CANCEL_INIT;
+	char *val = malloc(h->wlen + 1);
+	if (!val)
+		return -ENOMEM;
+	int r;
+	if (!f->raw) {
+		r = value_trim(h->wbuf, h->wlen, val, h->wlen + 1, c.why, sizeof(c.why));
+	} else if (memchr(h->wbuf, '\0', h->wlen)) {
+		r = why_set(c.why, -EINVAL, "value contains a NUL byte");
+	} else {
+		memcpy(val, h->wbuf, h->wlen);
+		val[h->wlen] = '\0';
+		r = 0;
+	}
+	if (r == 0) {
+		interruptible(req, &c, &cancel);
+		r = only_check ? f->check(&c, val) : f->store(&c, val);
+		uninterruptible(req, &c);
+	}
+	free(val);
+	if (r < 0 && r != -EINTR)
+		report(&c, r, false);
+	return r;
+}
+
+/* Each write(2) is applied when it arrives, so that it fails itself with
+ * the reason (bash ignores close's errno). A write at offset 0 starts a
+ * value; one at the end of what this open file wrote continues it, and the
+ * whole value so far is applied again. Multi-line values (check set) are
+ * checked per write and stored once, at close. A refused write ends the
+ * value: later writes to this open file fail with the same errno and apply
+ * nothing, so the rest of a value never takes effect on its own. */
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	size_t size = fuse_buf_size(in);
+	if (h->fd >= 0) {
+		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		out.buf[0].fd = h->fd;
+		out.buf[0].pos = off;
+		ssize_t n = fuse_buf_copy(&out, in, 0);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	if (!h->node->file->store) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (h->refused) {
+		fuse_reply_err(req, h->refused);
+		return;
+	}
+	if ((off != 0 && (size_t)off != h->wlen) || (size_t)off + size > MAX_WRITE_VALUE) {
+		fuse_reply_err(req, off ? EINVAL : EFBIG);
+		return;
+	}
+	char *p = realloc(h->wbuf, (size_t)off + size + 1);
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->wbuf = p;
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+	dst.buf[0].mem = h->wbuf + off;
+	ssize_t n = fuse_buf_copy(&dst, in, 0);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	h->wlen = (size_t)off + (size_t)n;
+	bool deferred = h->node->file->check != NULL;
+	int r = apply_with(req, h, deferred);
+	h->pending = deferred && r == 0;
+	if (r < 0) {
+		h->refused = -r;
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int r = 0;
+	if (h->pending) {
+		h->pending = false;
+		r = apply_with(req, h, false);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int r = 0;
+	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		r = errno;
+	fuse_reply_err(req, r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fh_free((struct fh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Pollable files are readable again once the object's event counter moved
+ * past the one their text was rendered at (as sysfs_notify for sysfs
+ * attributes); until then poll(2) blocks. Other files are always ready. */
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+	const unsigned ready = POLLIN | POLLRDNORM | POLLPRI;
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	const struct file_def *f = h->node->file;
+	struct ctx c;
+	if (!f->pollable || ctx_for(h->node, &c) != 0 || !c.kind->event_nr) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, f->pollable ? ready : POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+		return;
+	}
+	uint32_t now, seen;
+	char key[sizeof(h->event_key)], seen_key[sizeof(h->event_key)];
+	/* A read on another thread may be rendering afresh. */
+	pthread_mutex_lock(&h->text_lock);
+	bool has_event = h->has_event;
+	seen = h->event_nr;
+	memcpy(seen_key, h->event_key, sizeof(seen_key));
+	pthread_mutex_unlock(&h->text_lock);
+	bool moved = !has_event || c.kind->event_nr(&c, &now, key, sizeof(key)) != 0 || now != seen ||
+		     strcmp(key, seen_key) != 0;
+	if (moved) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, ready);
+		return;
+	}
+	if (ph)
+		watch_add(c.kind, key, seen, h->id, ph);
+	fuse_reply_poll(req, 0);
+}
+
+void file_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->open = op_open;
+	ops->read = op_read;
+	ops->write_buf = op_write_buf;
+	ops->flush = op_flush;
+	ops->fsync = op_fsync;
+	ops->release = op_release;
+	ops->poll = op_poll;
+}
