@@ -163,9 +163,17 @@ int kdm_available(char *why);
 int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why);
 /* -EBUSY while the device is open. */
 int kdm_remove(const char *name, char *why);
-/* Loads the table as the inactive one and resumes; on a failed load the
- * live table stays. */
+/* Loads the table as the inactive one and resumes; when the kernel refuses
+ * it (at the load or the resume) the live table stays. */
 int kdm_reload(const char *name, const struct dm_lines *table, char *why);
+/* Only loads the table as the inactive one, so the kernel checks it now;
+ * kdm_swap then makes it live. A refused table leaves no inactive one. */
+int kdm_load(const char *name, const struct dm_lines *table, char *why);
+/* Resumes with the inactive table kdm_load loaded (table: the same, to name
+ * the line in a reason); when the kernel refuses it the live table stays.
+ * Loading a table twice is not the same as once: a snapshot's exception
+ * store is handed over to the first inactive table that takes it. */
+int kdm_swap(const char *name, const struct dm_lines *table, char *why);
 int kdm_suspend(const char *name, bool noflush, char *why);
 int kdm_resume(const char *name, char *why);
 int kdm_rename(const char *name, const char *newname, char *why);

@@ -197,25 +197,34 @@ static const char *after_dm_prefix(const char *m)
 }
 
 /* The first line device-mapper logged since mark, from subsystem (NULL: any;
- * "table" for table loads), without its prefixes; "" when none. */
+ * "table" for table loads), without its prefixes; "" when none. A table
+ * refused at resume logs only "TARGET: preresume failed, error = -22" under
+ * "table": the target's own explanation, logged just before under its own
+ * subsystem, is added to it. */
 static void kmsg_reason(int fd, const char *subsystem, char *buf, size_t len)
 {
-	char rec[1024], want[64];
+	char rec[1024], want[64], other[STSFS_WHY_LEN] = "";
+	const char *any = "device-mapper: ";
 	ssize_t n;
 	buf[0] = '\0';
 	if (fd < 0)
 		return;
-	snprintf(want, sizeof(want), "device-mapper: %s%s", subsystem ? subsystem : "", subsystem ? ": " : "");
+	snprintf(want, sizeof(want), "%s%s%s", any, subsystem ? subsystem : "", subsystem ? ": " : "");
 	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
 		if (n <= 0)
 			continue;
 		rec[n] = '\0';
 		rec[strcspn(rec, "\n")] = '\0';
-		const char *m = strstr(rec, want);
+		const char *m = strstr(rec, want), *dm = strstr(rec, any);
 		if (m && !buf[0])
-			snprintf(buf, len, "%s", after_dm_prefix(m + strlen("device-mapper: ")));
+			snprintf(buf, len, "%s", after_dm_prefix(m + strlen(any)));
+		else if (!m && dm && !other[0] && !buf[0])
+			snprintf(other, sizeof(other), "%s", after_dm_prefix(dm + strlen(any)));
 	}
 	close(fd);
+	size_t used = strlen(buf);
+	if (other[0] && strstr(buf, "preresume failed") && used + 2 < len)
+		snprintf(buf + used, len - used, ": %s", other);
 }
 
 /* Whether reason names the block device dev (a MAJ:MIN word of a table
@@ -358,71 +367,106 @@ int kdm_resume(const char *name, char *why)
 	return resume_or_suspend(DM_DEVICE_RESUME, name, false, why);
 }
 
-/* Some tables pass the load and fail at resume (a device too small for
- * its target): drop the inactive table and resume the live one. */
-static void restore_live(const char *name)
+/* The kernel says why it refused a table only in its log: what it logged
+ * while op ran, as the reason for that table. */
+struct refusal {
+	int kfd;
+	char liberr[STSFS_WHY_LEN];
+};
+
+static void refusal_begin(struct refusal *f)
+{
+	f->kfd = kmsg_mark();
+	f->liberr[0] = '\0';
+}
+
+static int refusal_end(struct refusal *f, int r, const char *name, const struct dm_lines *table, char *why)
+{
+	char kreason[STSFS_WHY_LEN];
+	kmsg_reason(f->kfd, "table", kreason, sizeof(kreason));
+	if (!r)
+		return 0;
+	return table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, f->liberr, why);
+}
+
+static void clear_inactive(const char *name)
 {
 	struct dm_task *dmt = NULL;
 	if (task_new(DM_DEVICE_CLEAR, name, &dmt, NULL) == 0 && task_run(dmt, "clear", name, NULL) == 0)
 		dm_task_destroy(dmt);
-	kdm_resume(name, NULL);
 }
 
-/* Loads the table of dmt (a reload task, destroyed) as the inactive one and
- * resumes with it. A device that had a live table gets it back when the
- * resume fails; a fresh one is left without a table. */
-static int reload_and_resume(struct dm_task *dmt, const char *name, bool fresh, char *why)
+/* Loads table as the inactive table of name (the kernel checks it now). An
+ * earlier inactive table is dropped first: a snapshot hands its exception
+ * store to the first table that takes it, so a second one loaded beside it
+ * is refused. A refused table leaves no inactive table behind. */
+static int load_inactive(const char *name, bool read_only, const struct dm_lines *table, char *why)
 {
-	int r = task_run(dmt, "reload", name, why);
+	struct dm_task *dmt = NULL;
+	int r = task_with_table(DM_DEVICE_RELOAD, name, NULL, read_only, table, &dmt, why);
 	if (r)
 		return r;
-	dm_task_destroy(dmt);
-	r = kdm_resume(name, why);
-	if (r && !fresh)
-		restore_live(name);
+	clear_inactive(name);
+	struct refusal f;
+	refusal_begin(&f);
+	r = task_run(dmt, "reload", name, f.liberr);
+	if (!r)
+		dm_task_destroy(dmt);
+	r = refusal_end(&f, r, name, table, why);
+	if (r)
+		clear_inactive(name);
+	return r;
+}
+
+/* Resumes name with its inactive table. Some tables pass the load and fail
+ * here (a pool smaller than its metadata says): a device that had a live
+ * table gets it back; a fresh one (fresh) is left without one. */
+static int swap_in(const char *name, bool fresh, const struct dm_lines *table, char *why)
+{
+	struct refusal f;
+	refusal_begin(&f);
+	int r = kdm_resume(name, f.liberr);
+	r = refusal_end(&f, r, name, table, why);
+	if (r && !fresh) {
+		clear_inactive(name);
+		kdm_resume(name, NULL);
+	}
 	return r;
 }
 
 /* A create makes the device without a table, then loads and resumes it as
  * a reload does: libdm's create with a table does the same steps in one
  * task, but reverts a refused load and loses the kernel's errno. A refused
- * load or resume removes the half-made device again. When the kernel
- * refuses the table, its log line (or libdm's reason) names the table line. */
-static int load_table_task(bool create, const char *name, const char *uuid, bool read_only,
-			   const struct dm_lines *table, char *why)
+ * load or resume removes the half-made device again. */
+int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
 {
 	static const struct dm_lines no_table;
 	struct dm_task *dmt = NULL;
-	int r = 0;
-	if (create) {
-		r = task_with_table(DM_DEVICE_CREATE, name, uuid, false, &no_table, &dmt, why);
-		r = r ? r : task_run_cookie(dmt, "create", name, why); /* EBUSY: the name is taken */
-		if (r)
-			return r;
-	}
-	r = task_with_table(DM_DEVICE_RELOAD, name, NULL, read_only, table, &dmt, why);
-	if (!r) {
-		int kfd = kmsg_mark();
-		char liberr[STSFS_WHY_LEN];
-		r = reload_and_resume(dmt, name, create, liberr);
-		char kreason[STSFS_WHY_LEN];
-		kmsg_reason(kfd, "table", kreason, sizeof(kreason));
-		if (r)
-			r = table_refused(table, r == -ENODEV ? -ENOENT : r, name, kreason, liberr, why);
-	}
-	if (r && create)
+	int r = task_with_table(DM_DEVICE_CREATE, name, uuid, false, &no_table, &dmt, why);
+	r = r ? r : task_run_cookie(dmt, "create", name, why); /* EBUSY: the name is taken */
+	if (r)
+		return r;
+	r = load_inactive(name, read_only, table, why);
+	r = r ? r : swap_in(name, true, table, why);
+	if (r)
 		kdm_remove(name, NULL);
 	return r;
 }
 
-int kdm_create(const char *name, const char *uuid, bool read_only, const struct dm_lines *table, char *why)
+int kdm_load(const char *name, const struct dm_lines *table, char *why)
 {
-	return load_table_task(true, name, uuid, read_only, table, why);
+	return load_inactive(name, false, table, why);
+}
+
+int kdm_swap(const char *name, const struct dm_lines *table, char *why)
+{
+	return swap_in(name, false, table, why);
 }
 
 int kdm_reload(const char *name, const struct dm_lines *table, char *why)
 {
-	return load_table_task(false, name, NULL, false, table, why);
+	int r = load_inactive(name, false, table, why);
+	return r ? r : swap_in(name, false, table, why);
 }
 
 int kdm_rename(const char *name, const char *newname, char *why)

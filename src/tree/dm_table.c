@@ -197,9 +197,12 @@ int dm_store_table(struct dm_obj *o, const char *value, char *why)
 	char *normal = dm_lines_format(&l);
 	if (!normal)
 		r = -ENOMEM;
-	if (!r && dm_is_active(o, NULL)) {
+	struct kdm_info info;
+	if (!r && dm_is_active(o, &info)) {
 		r = translate(&l, why);
-		r = r ? r : kdm_reload(o->obj.name, &l, why);
+		/* The writes loaded it already (dm_check_table): swap it in. */
+		if (!r)
+			r = info.inactive_table ? kdm_swap(o->obj.name, &l, why) : kdm_reload(o->obj.name, &l, why);
 	}
 	dm_lines_free(&l);
 	if (r) {
@@ -209,14 +212,20 @@ int dm_store_table(struct dm_obj *o, const char *value, char *why)
 	return o->obj.external ? (free(normal), 0) : set_staged(o, normal, why);
 }
 
-/* Per write: syntax and device references of the lines so far; the kernel
- * sees the table once, at close (dm_store_table). */
+/* Per write: syntax and device references of the lines so far and, while
+ * active, the kernel's own check: the lines so far are loaded as the
+ * inactive table, so that the kernel's refusal fails this write(2) (bash
+ * ignores close's errno). The live table changes once, at close
+ * (dm_store_table). */
 int dm_check_table(struct dm_obj *o, const char *value, char *why)
 {
 	struct dm_lines l;
 	int r = dm_load_table(value, &l, why);
-	if (!r)
-		dm_lines_free(&l);
+	if (r)
+		return r;
+	if (dm_is_active(o, NULL))
+		r = kdm_load(o->obj.name, &l, why);
+	dm_lines_free(&l);
 	return r;
 }
 
