@@ -8,6 +8,9 @@
 #   run_block FILE OUT [quiet]    bash -e -o pipefail FILE from a fresh shell
 #                                 on a terminal, the transcript in OUT (its
 #                                 end shown on failure, unless quiet)
+#   run_section HEADING PREFIX    every block of the section, each checked to
+#                                 run to its end; their transcripts joined in
+#                                 $WORK/PREFIX.out
 #   block_ran OUT PATTERN DESC    OUT has a line matching PATTERN (ERE)
 
 if [ "${STSFS_README_NS:-}" != 1 ]; then
@@ -67,6 +70,18 @@ run_block() { # run_block FILE OUT [quiet]
 		tail -5 "$out" | sed 's/^/    /' >&2
 	fi
 	return "$rc"
+}
+
+run_section() { # run_section HEADING PREFIX
+	local n i start
+	n=$(readme_blocks "$1" "$2")
+	check "'$1' has sh blocks" test "$n" -ge 1
+	for i in $(seq "$n"); do
+		start=$SECONDS
+		check "$2 block $i runs to its end" run_block "$WORK/$2-$i.sh" "$WORK/$2-$i.out"
+		echo "$2 block $i: $((SECONDS - start)) s" >&2
+	done
+	cat "$WORK/$2"-*.out >"$WORK/$2.out" 2>/dev/null
 }
 
 block_ran() { # block_ran OUT PATTERN DESCRIPTION

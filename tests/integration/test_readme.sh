@@ -13,12 +13,7 @@
 readme_start || exit 1
 
 t "README: the blocks of 'A tour of loop/'"
-n=$(readme_blocks "A tour of loop/" tour)
-check "the section has sh blocks" test "$n" -ge 1
-for i in $(seq "$n"); do
-	check "tour block $i runs to its end" run_block "$WORK/tour-$i.sh" "$WORK/tour-$i.out"
-done
-cat "$WORK"/tour-*.out >"$WORK/tour.out" 2>/dev/null
+run_section "A tour of loop/" tour
 out=$WORK/tour.out
 block_ran "$out" '^loop[0-9]+$' "name is loopN"
 block_ran "$out" "^back_file=$IMG/disk\.img$" "status has back_file, the owned image"

@@ -20,14 +20,7 @@ DM_BEFORE=$(dmsetup ls 2>/dev/null | awk '$1 != "No" { print $1 }')
 readme_start || exit 1
 
 t "README: the blocks of 'dm/ in one breath'"
-n=$(readme_blocks "dm/ in one breath" dm)
-check "the section has sh blocks" test "$n" -ge 1
-for i in $(seq "$n"); do
-	start=$SECONDS
-	check "dm block $i runs to its end" run_block "$WORK/dm-$i.sh" "$WORK/dm-$i.out"
-	echo "dm block $i: $((SECONDS - start)) s" >&2
-done
-cat "$WORK"/dm-*.out >"$WORK/dm.out" 2>/dev/null
+run_section "dm/ in one breath" dm
 out=$WORK/dm.out
 block_ran "$out" '^target=linear$' "status of the linear device"
 block_ran "$out" '^state=ACTIVE$' "info says ACTIVE"
