@@ -179,6 +179,18 @@ int kdm_resume(const char *name, char *why);
 int kdm_rename(const char *name, const char *newname, char *why);
 /* *response: malloc'd, may be NULL when the target says nothing. */
 int kdm_message(const char *name, uint64_t sector, const char *msg, char **response, char *why);
+/* A dm device's geometry (dmsetup setgeometry; what HDIO_GETGEO reports). */
+struct kdm_geometry {
+	uint32_t cylinders, heads, sectors;
+	uint64_t start;
+};
+/* The kernel refuses (EINVAL, its logged reason in why) cylinders over
+ * 65535, heads or sectors over 255, and a start beyond C*H*S. */
+int kdm_set_geometry(const char *name, const struct kdm_geometry *g, char *why);
+/* All zeros when none is set; -ENODEV when the device does not exist. */
+int kdm_geometry(const char *name, struct kdm_geometry *g, char *why);
+/* Drops the inactive table (dmsetup clear); having none is not an error. */
+int kdm_clear(const char *name, char *why);
 /* A missing device is not an error: info->exists is false. */
 int kdm_info(const char *name, struct kdm_info *info, char *why);
 /* The live table, or the status lines. Free with kdm_targets_free. */

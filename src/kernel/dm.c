@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/hdreg.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -505,6 +507,80 @@ int kdm_message(const char *name, uint64_t sector, const char *msg, char **respo
 	if (resp && resp[0] && !(*response = strdup(resp)))
 		r = -ENOMEM;
 	dm_task_destroy(dmt);
+	return r;
+}
+
+/* The kernel keeps a dm device's geometry (DM_DEV_SET_GEOMETRY) and checks
+ * it there: the ranges, and a start beyond CYLINDERS*HEADS*SECTORS, which it
+ * explains only in its log. */
+int kdm_set_geometry(const char *name, const struct kdm_geometry *g, char *why)
+{
+	char c[24], h[24], s[24], st[24], text[100];
+	snprintf(c, sizeof(c), "%u", g->cylinders);
+	snprintf(h, sizeof(h), "%u", g->heads);
+	snprintf(s, sizeof(s), "%u", g->sectors);
+	snprintf(st, sizeof(st), "%llu", (unsigned long long)g->start);
+	snprintf(text, sizeof(text), "%s %s %s %s", c, h, s, st);
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_SET_GEOMETRY, name, &dmt, why);
+	if (r)
+		return r;
+	if (!dm_task_set_geometry(dmt, c, h, s, st)) {
+		dm_task_destroy(dmt);
+		return why_set(why, -ENOMEM, "cannot prepare geometry: %s", last_error());
+	}
+	int kfd = kmsg_mark();
+	char liberr[STSFS_WHY_LEN];
+	r = task_run(dmt, "geometry of", name, liberr);
+	char kreason[STSFS_WHY_LEN];
+	kmsg_reason(kfd, NULL, kreason, sizeof(kreason));
+	if (r)
+		return why_set(why, r, "geometry '%s' for %s: %s%s%s", text, name, strerror(-r),
+			       kreason[0] ? ": " : "", kreason);
+	dm_task_destroy(dmt);
+	return 0;
+}
+
+/* What the kernel feeds HDIO_GETGEO of a dm device is its stored geometry,
+ * zeros when none was set; only the device node answers it. */
+int kdm_geometry(const char *name, struct kdm_geometry *g, char *why)
+{
+	memset(g, 0, sizeof(*g));
+	struct kdm_info info;
+	int r = kdm_info(name, &info, why);
+	if (r)
+		return r;
+	if (!info.exists)
+		return why_set(why, -ENODEV, "no dm device %s", name);
+	char kname[24], path[64];
+	snprintf(kname, sizeof(kname), "dm-%u", minor(info.dev));
+	r = kblk_devpath(info.dev, kname, path, sizeof(path));
+	if (r)
+		return why_set(why, r, "geometry of %s: no device node: %s", name, strerror(-r));
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return why_set(why, -errno, "geometry of %s: open %s: %s", name, path, strerror(errno));
+	struct hd_geometry geo;
+	memset(&geo, 0, sizeof(geo));
+	if (ioctl(fd, HDIO_GETGEO, &geo) < 0)
+		r = why_set(why, -errno, "geometry of %s: HDIO_GETGEO: %s", name, strerror(errno));
+	close(fd);
+	if (r)
+		return r;
+	g->cylinders = geo.cylinders;
+	g->heads = geo.heads;
+	g->sectors = geo.sectors;
+	g->start = geo.start;
+	return 0;
+}
+
+int kdm_clear(const char *name, char *why)
+{
+	struct dm_task *dmt = NULL;
+	int r = task_new(DM_DEVICE_CLEAR, name, &dmt, why);
+	r = r ? r : task_run(dmt, "clear", name, why);
+	if (!r)
+		dm_task_destroy(dmt);
 	return r;
 }
 

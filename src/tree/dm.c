@@ -286,6 +286,9 @@ DM_SHOW(suspended)
 DM_STORE(suspended)
 DM_SHOW(message)
 DM_STORE(message)
+DM_SHOW(geometry)
+DM_STORE(geometry)
+DM_STORE(clear)
 DM_SHOW(status_raw)
 DM_SHOW(deps)
 DM_SHOW(size)
@@ -300,6 +303,8 @@ static const struct file_def dm_files[] = {
 	RW("active", active),
 	RW("suspended", suspended),
 	RW("message", message),
+	RW("geometry", geometry),
+	{ .name = "clear", .perm = 0200, .store = c_store_clear },
 	{ .name = "status", .perm = 0444, .kv = dm_kv_status, .kv_array = true, .pollable = true },
 	{ .name = "status.raw", .perm = 0444, .show = c_show_status_raw, .pollable = true },
 	{ .name = "info", .perm = 0444, .kv = dm_kv_info, .pollable = true },

@@ -5,7 +5,7 @@
  *   dm.c         the object: registry, state, start-up, mkdir/rmdir/rename,
  *                references from other kinds, the file table and dir kinds
  *   dm_ctl.c     settings and switches: uuid, read_only, active, suspended,
- *                message
+ *                message, geometry, clear
  *   dm_table.c   the table: staged or live, device references, reload, and
  *                the metadata device its first line names
  *   dm_read.c    what the kernel says: status, info, deps, size, wait, and
@@ -68,6 +68,9 @@ int dm_show_suspended(struct dm_obj *o, char **out, char *why);
 int dm_store_suspended(struct dm_obj *o, const char *value, char *why);
 int dm_show_message(struct dm_obj *o, char **out, char *why);
 int dm_store_message(struct dm_obj *o, const char *value, char *why);
+int dm_show_geometry(struct dm_obj *o, char **out, char *why);
+int dm_store_geometry(struct dm_obj *o, const char *value, char *why);
+int dm_store_clear(struct dm_obj *o, const char *value, char *why);
 
 /* ---- the table (dm_table.c) ---- */
 

@@ -12,6 +12,13 @@ rd() { trim <"$1"; } # file contents without trailing blanks, as dmsetup
 
 dms_status() { dmsetup status "$1" | trim; }
 dms_table() { dmsetup table "$1" | trim; }
+# hdgeo DEV: what HDIO_GETGEO reports, as "CYLINDERS HEADS SECTORS START"
+# (struct hd_geometry: two bytes, a short, padding, an unsigned long).
+hdgeo() {
+	perl -e 'open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!\n"; my $g = "\0" x 16;
+		ioctl($f, 0x0301, $g) or die "HDIO_GETGEO: $!\n";
+		my ($h, $s, $c, $st) = unpack("C C S x4 Q", $g); print "$c $h $s $st\n"' "$1"
+}
 
 PW=$(dirname "$STSFS")/tests/tools/pollwait
 # poll_bg FILE OUT: pollwait in the background (pid in $!), returning once
@@ -231,6 +238,71 @@ contains "$(cat "$D/lin/message")" "0:" "response of @stats_list"
 check "stats_delete" put "$D/lin/message" "@stats_delete 0"
 put_fails EINVAL "$D/lin/message" "0 bogus_message" "message 'bogus_message' to lin: Invalid argument: Target type does not support messages"
 
+t "geometry"
+LINDEV=$(cat "$D/lin/device")
+eq "$(cat "$D/lin/geometry")" "" "no geometry set: empty"
+eq "$(hdgeo "$LINDEV")" "0 0 0 0" "the kernel has none"
+check "set geometry" put "$D/lin/geometry" "64 64 16 0"
+eq "$(cat "$D/lin/geometry")" "64 64 16 0" "geometry reads back"
+eq "$(hdgeo "$LINDEV")" "64 64 16 0" "HDIO_GETGEO reports it"
+contains "$(sfdisk -g "$LINDEV")" "64 cylinders, 64 heads, 16 sectors/track" "sfdisk -g sees it"
+check "dmsetup setgeometry" dmsetup setgeometry lin 32 128 16 8
+eq "$(cat "$D/lin/geometry")" "32 128 16 8" "read back from the kernel"
+check "blanks between the numbers" put "$D/lin/geometry" "  64	64  16 0 "
+eq "$(cat "$D/lin/geometry")" "64 64 16 0" "normalised"
+put_fails EINVAL "$D/lin/geometry" "65536 1 1 0" "geometry: cylinders 65536 is more than 65535"
+put_fails EINVAL "$D/lin/geometry" "1 256 1 0" "geometry: heads 256 is more than 255"
+put_fails EINVAL "$D/lin/geometry" "1 1 256 0" "geometry: sectors 256 is more than 255"
+put_fails EINVAL "$D/lin/geometry" "1 1 1 99999999999999999999999" "geometry: start 99999999999999999999999 is more than"
+put_fails EINVAL "$D/lin/geometry" "64 64 16" "geometry takes CYLINDERS HEADS SECTORS START, not '64 64 16'"
+put_fails EINVAL "$D/lin/geometry" "64 64 16 0 0" "geometry takes CYLINDERS HEADS SECTORS START"
+put_fails EINVAL "$D/lin/geometry" "-1 64 16 0" "geometry takes CYLINDERS HEADS SECTORS START"
+put_fails EINVAL "$D/lin/geometry" "64 64 16x 0" "geometry takes CYLINDERS HEADS SECTORS START"
+put_fails EINVAL "$D/lin/geometry" "1 1 1 2" \
+	"geometry '1 1 1 2' for lin: Invalid argument: Start sector is beyond the geometry limits"
+eq "$(hdgeo "$LINDEV")" "64 64 16 0" "the kernel kept the geometry"
+out=$(bash -c "echo '1 1 1 2' >'$D/lin/geometry'" 2>&1)
+eq "$?" "1" "echo's status ($out)"
+contains "$out" "Invalid argument" "echo reports the errno"
+out=$(bash -c "echo 1 2 3 >'$D/lin/geometry'" 2>&1)
+eq "$?" "1" "echo's status for a malformed value ($out)"
+check "a reload of the same size" put "$D/lin/table" "0 65536 linear loop/a 0"
+eq "$(cat "$D/lin/geometry")" "64 64 16 0" "keeps the geometry"
+check "a reload that changes the size" put "$D/lin/table" "0 32768 linear loop/a 0"
+eq "$(cat "$D/lin/geometry")" "" "the kernel wiped the geometry"
+check "back to 65536 sectors" put "$D/lin/table" "0 65536 linear loop/a 0"
+check "set again" put "$D/lin/geometry" "64 64 16 0"
+check "0 0 0 0 unsets it" put "$D/lin/geometry" "0 0 0 0"
+eq "$(cat "$D/lin/geometry")" "" "empty again"
+eq "$(hdgeo "$LINDEV")" "0 0 0 0" "the kernel has none again"
+check "mkdir inactive geo" mkdir "$D/geo"
+check "geo table" put "$D/geo/table" "0 2048 zero"
+put_fails ENODEV "$D/geo/geometry" "1 1 1 0" "dm/geo is not active"
+eq "$(cat "$D/geo/geometry")" "" "inactive: empty"
+put_fails EINVAL "$D/geo/geometry" "1 1" "geometry takes"
+
+t "clear"
+check "dmsetup load an inactive table" dmsetup load lin --table "0 2048 zero"
+eq "$(jq -r .inactive_table "$D/lin/info.json")" "true" "info: inactive_table"
+contains "$(dmsetup info lin)" "LIVE & INACTIVE" "dmsetup sees both tables"
+put_fails EINVAL "$D/lin/clear" 2 "clear takes 1 (drop the inactive table) or 0, not '2'"
+out=$(bash -c "echo 2 >'$D/lin/clear'" 2>&1)
+eq "$?" "1" "echo's status for a bad value ($out)"
+check "clear 0" put "$D/lin/clear" 0
+eq "$(jq -r .inactive_table "$D/lin/info.json")" "true" "0 keeps the inactive table"
+check "clear 1" bash -c "echo 1 >'$D/lin/clear'"
+eq "$(jq -r .inactive_table "$D/lin/info.json")" "false" "inactive table dropped"
+eq "$(sed -n 's/^inactive_table=//p' "$D/lin/info")" "0" "info: inactive_table=0"
+contains "$(dmsetup info lin)" "Tables present:    LIVE" "dmsetup sees the live table"
+check "dmsetup: no inactive table" bash -c "! dmsetup info lin | grep -q INACTIVE"
+eq "$(dms_table lin)" "0 65536 linear $A 0" "live table unchanged"
+eq "$(jq -r .state "$D/lin/info.json")" "ACTIVE" "still active"
+check "clear without an inactive table" put "$D/lin/clear" 1
+expect_err EACCES cat "$D/lin/clear"
+put_fails ENODEV "$D/geo/clear" 1 "dm/geo is not active"
+put_fails ENODEV "$D/geo/clear" 0 "dm/geo is not active"
+check "rmdir geo" rmdir "$D/geo"
+
 t "thin-pool messages and wait"
 # Low-water mark 1023 of 1024 blocks: the first block a thin maps raises an event.
 check "thin-pool" mkdm pool "0 131072 thin-pool loop/tm loop/td 128 1023"
@@ -324,6 +396,9 @@ put_fails EPERM "$D/ext/table" "0 200 zero" "--manage-external"
 expect_err EPERM rmdir "$D/ext"
 check "no data for ext" test ! -e "$D/ext/data"
 expect_err EEXIST mkdir "$D/ext"
+put_fails EPERM "$D/ext/geometry" "1 1 1 0" "--manage-external"
+put_fails EPERM "$D/ext/clear" 1 "--manage-external"
+eq "$(cat "$D/ext/geometry")" "" "ext geometry readable"
 dmsetup remove ext
 
 t "restart keeps active devices"
