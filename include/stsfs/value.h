@@ -34,6 +34,11 @@ bool value_is_kernel_loop_name(const char *s);
  * Both must already be canonical (no "..", no symlinks, no trailing '/'). */
 bool value_path_within(const char *path, const char *dir);
 
+/* A disk geometry as dmsetup setgeometry takes it: "CYLINDERS HEADS SECTORS
+ * START", decimal, within what the kernel accepts (65535, 255, 255, and an
+ * unsigned long). out: the four numbers in that order. */
+int value_parse_geometry(const char *s, uint64_t out[4], char *why, size_t whylen);
+
 /* Logical sector size: power of two in 512..4096. */
 int value_check_sector_size(uint64_t v, char *why, size_t whylen);
 

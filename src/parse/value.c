@@ -2,8 +2,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -145,5 +147,28 @@ int value_check_sector_size(uint64_t v, char *why, size_t whylen)
 	if (v < 512 || v > 4096 || (v & (v - 1)))
 		return fail(why, whylen, "sector size %llu: must be 512, 1024, 2048 or 4096",
 			    (unsigned long long)v);
+	return 0;
+}
+
+int value_parse_geometry(const char *s, uint64_t out[4], char *why, size_t whylen)
+{
+	static const char *const what[4] = { "cylinders", "heads", "sectors", "start" };
+	static const uint64_t max[4] = { 65535, 255, 255, ULONG_MAX };
+	const char *p = s;
+	for (int i = 0; i < 4; i++) {
+		p += strspn(p, " \t");
+		size_t len = strspn(p, "0123456789");
+		if (!len || (p[len] && !strchr(" \t", p[len])))
+			return fail(why, whylen, "geometry takes CYLINDERS HEADS SECTORS START, not '%s'", s);
+		errno = 0;
+		unsigned long long v = strtoull(p, NULL, 10);
+		if (errno == ERANGE || v > max[i])
+			return fail(why, whylen, "geometry: %s %.*s is more than %llu", what[i], (int)len, p,
+				       (unsigned long long)max[i]);
+		out[i] = v;
+		p += len;
+	}
+	if (p[strspn(p, " \t")])
+		return fail(why, whylen, "geometry takes CYLINDERS HEADS SECTORS START, not '%s'", s);
 	return 0;
 }

@@ -5,7 +5,6 @@
 #include "dm.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,39 +167,14 @@ int dm_show_geometry(struct dm_obj *o, char **out, char *why)
 	return show_text(out, "%u %u %u %llu\n", g.cylinders, g.heads, g.sectors, (unsigned long long)g.start);
 }
 
-/* "CYLINDERS HEADS SECTORS START", each within what the kernel takes. */
-static int parse_geometry(const char *value, struct kdm_geometry *g, char *why)
-{
-	static const char *const what[4] = { "cylinders", "heads", "sectors", "start" };
-	static const unsigned long long max[4] = { 65535, 255, 255, ULONG_MAX };
-	unsigned long long v[4];
-	const char *p = value;
-	for (int i = 0; i < 4; i++) {
-		p += strspn(p, " \t");
-		size_t len = strspn(p, "0123456789");
-		if (!len || (p[len] && !strchr(" \t", p[len])))
-			return why_set(why, -EINVAL, "geometry takes CYLINDERS HEADS SECTORS START, not '%s'", value);
-		errno = 0;
-		v[i] = strtoull(p, NULL, 10);
-		if (errno == ERANGE || v[i] > max[i])
-			return why_set(why, -EINVAL, "geometry: %s %.*s is more than %llu", what[i], (int)len, p, max[i]);
-		p += len;
-	}
-	if (p[strspn(p, " \t")])
-		return why_set(why, -EINVAL, "geometry takes CYLINDERS HEADS SECTORS START, not '%s'", value);
-	g->cylinders = (uint32_t)v[0];
-	g->heads = (uint32_t)v[1];
-	g->sectors = (uint32_t)v[2];
-	g->start = v[3];
-	return 0;
-}
-
 int dm_store_geometry(struct dm_obj *o, const char *value, char *why)
 {
-	struct kdm_geometry g;
-	int r = parse_geometry(value, &g, why);
+	uint64_t v[4];
+	int r = value_parse_geometry(value, v, why, STSFS_WHY_LEN);
 	if (r)
 		return r;
+	struct kdm_geometry g = { .cylinders = (uint32_t)v[0], .heads = (uint32_t)v[1], .sectors = (uint32_t)v[2],
+				  .start = v[3] };
 	if (!dm_is_active(o, NULL))
 		return dm_not_active(o, why);
 	return kdm_set_geometry(o->obj.name, &g, why);

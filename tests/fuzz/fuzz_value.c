@@ -7,6 +7,8 @@
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char why[STSFS_WHY_LEN];
@@ -27,6 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		value_check_name(trimmed, 64, why, sizeof(why));
 		value_is_kernel_loop_name(trimmed);
 		value_path_within(trimmed, "/srv/images");
+		uint64_t g[4];
+		why[0] = '\0';
+		if (value_parse_geometry(trimmed, g, why, sizeof(why)) != 0 && !why[0])
+			abort();
 	}
 	struct kv_block kb = { 0 };
 	kvtext_parse(text, &kb, why, sizeof(why));

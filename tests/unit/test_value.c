@@ -131,6 +131,24 @@ Test(sector, sizes)
 	cr_assert_eq(value_check_sector_size(1536, why, sizeof(why)), -EINVAL);
 }
 
+Test(geometry, values_and_limits)
+{
+	uint64_t g[4];
+	cr_assert_eq(value_parse_geometry("64 64 16 0", g, why, sizeof(why)), 0, "%s", why);
+	cr_assert(g[0] == 64 && g[1] == 64 && g[2] == 16 && g[3] == 0);
+	cr_assert_eq(value_parse_geometry(" 65535\t255 255  18446744073709551615 ", g, why, sizeof(why)), 0, "%s", why);
+	cr_assert(g[0] == 65535 && g[3] == 18446744073709551615ull);
+	const char *bad[] = { "", "1 2 3", "1 2 3 4 5", "1 2 3 x", "-1 2 3 4", "1 2 3 4x", "1,2 3 4 5",
+			      "0x10 1 1 0", "65536 1 1 0", "1 256 1 0", "1 1 256 0", "1 1 1 18446744073709551616" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		cr_assert_eq(value_parse_geometry(bad[i], g, why, sizeof(why)), -EINVAL, "'%s' accepted", bad[i]);
+		cr_assert(why[0], "no reason for '%s'", bad[i]);
+	}
+	value_parse_geometry("1 256 1 0", g, why, sizeof(why));
+	cr_assert_str_eq(why, "geometry: heads 256 is more than 255");
+}
+
 Test(trim, whitespace_and_limits)
 {
 	char out[8];
