@@ -121,6 +121,43 @@ void kmeta_result_free(struct kmeta_result *res);
 /* "thin-pool", "cache", "era" -> kind; -EINVAL otherwise. */
 int kmeta_kind_of(const char *target, enum kmeta_kind *kind);
 
+/* One run on a device's metadata at a time (kmeta_run takes it with the
+ * live name, or the metadata device path while inactive): waits for other
+ * runs on name; -EINTR when cancel fires first. */
+struct kmeta_claim {
+	char name[160];
+	struct kmeta_claim *next;
+};
+int kmeta_claim(struct kmeta_claim *b, const char *name, struct cancel *cancel, char *why);
+void kmeta_unclaim(struct kmeta_claim *b);
+
+/* ---- writing persistent-data metadata (src/kernel/meta_write.c) ---- */
+
+enum kmeta_wop { KMETA_RESTORE, KMETA_REPAIR, KMETA_TRIM };
+
+struct kmeta_wreq {
+	enum kmeta_kind kind;
+	enum kmeta_wop op;         /* KMETA_TRIM: thin only */
+	const char *devpath;       /* the metadata device, not in use by dm */
+	const char *data_path;     /* KMETA_TRIM: the data device */
+	const char *xml;           /* KMETA_RESTORE: the tool's XML */
+	const char *tmp_dir;       /* where the XML and the new image are made */
+	int prev_fd;               /* KMETA_REPAIR: receives the old metadata */
+	struct cancel *cancel;     /* may be NULL */
+};
+
+/* Runs *_restore / *_repair into a new image in tmp_dir (removed after)
+ * and, only when the tool exits 0, copies the image onto the metadata
+ * device (repair first copies the old content to prev_fd); thin_trim runs
+ * on the devices. A tool that fails leaves the device untouched: 0 with
+ * res->exit_code set. Claims q->devpath (kmeta_claim). */
+int kmeta_write(const struct kmeta_wreq *q, struct kmeta_result *res, char *why);
+/* thin_metadata_size -b BLOCK -s LEN -m MAX_THINS (sectors) or
+ * cache_metadata_size --block-size BLOCK --device-size LEN; *bytes only
+ * when the tool exits 0. */
+int kmeta_size(enum kmeta_kind kind, uint64_t block_sectors, uint64_t len_sectors, uint64_t max_thins,
+	       struct cancel *cancel, struct kmeta_result *res, uint64_t *bytes, char *why);
+
 /* ---- system facts ---- */
 
 void ksys_kernel_release(char *buf, size_t len);

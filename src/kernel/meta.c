@@ -15,18 +15,13 @@
 
 /* ---- one reader per device ---- */
 
-struct busy {
-	char name[160];
-	struct busy *next;
-};
-
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER;
-static struct busy *busy_list;
+static struct kmeta_claim *busy_list;
 
 static bool is_busy_locked(const char *name)
 {
-	for (struct busy *b = busy_list; b; b = b->next)
+	for (struct kmeta_claim *b = busy_list; b; b = b->next)
 		if (strcmp(b->name, name) == 0)
 			return true;
 	return false;
@@ -34,7 +29,7 @@ static bool is_busy_locked(const char *name)
 
 /* Waits until no other run uses name, then claims it; -EINTR when cancel
  * fires first. */
-static int claim(struct busy *b, const char *name, struct cancel *cancel, char *why)
+int kmeta_claim(struct kmeta_claim *b, const char *name, struct cancel *cancel, char *why)
 {
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	struct cancel_cond wake = { &busy_lock, &busy_cond };
@@ -53,10 +48,10 @@ static int claim(struct busy *b, const char *name, struct cancel *cancel, char *
 	return claimed ? 0 : why_set(why, -EINTR, "interrupted while another read of %s's metadata ran", name);
 }
 
-static void unclaim(struct busy *b)
+void kmeta_unclaim(struct kmeta_claim *b)
 {
 	pthread_mutex_lock(&busy_lock);
-	for (struct busy **pp = &busy_list; *pp; pp = &(*pp)->next) {
+	for (struct kmeta_claim **pp = &busy_list; *pp; pp = &(*pp)->next) {
 		if (*pp == b) {
 			*pp = b->next;
 			break;
@@ -218,8 +213,8 @@ int kmeta_run(const struct kmeta_req *q, struct kmeta_result *res, char *why)
 	memset(res, 0, sizeof(*res));
 	if (!tool_names[q->kind][q->op])
 		return why_set(why, -EINVAL, "no such metadata tool for this target");
-	struct busy b;
-	int r = claim(&b, q->live_name ? q->live_name : q->devpath, q->cancel, why);
+	struct kmeta_claim b;
+	int r = kmeta_claim(&b, q->live_name ? q->live_name : q->devpath, q->cancel, why);
 	if (r)
 		return r;
 	if (!q->live_name)
@@ -228,7 +223,7 @@ int kmeta_run(const struct kmeta_req *q, struct kmeta_result *res, char *why)
 		r = run_on_thin_snapshot(q, res, why);
 	else
 		r = run_on_copy(q, res, why);
-	unclaim(&b);
+	kmeta_unclaim(&b);
 	if (r)
 		kmeta_result_free(res);
 	return r;

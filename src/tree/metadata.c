@@ -10,7 +10,13 @@
 
 #include "stsfs/dmpd_parse.h"
 
-static int owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why)
+int meta_owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why);
+int meta_tool_failed(struct ctx *c, const struct kmeta_result *res);
+extern const struct file_def metadata_write_files[];
+int metadata_previous_block(struct ctx *c, struct blockref *b);
+void metadata_previous_sweep(void);
+
+int meta_owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why)
 {
 	struct ctx obj;
 	ctx_up(c, up, &obj);
@@ -22,8 +28,9 @@ static int owner_source(struct ctx *c, int up, struct meta_source *m, bool locat
 
 bool has_metadata(struct ctx *c)
 {
+	metadata_previous_sweep();
 	struct meta_source m;
-	return owner_source(c, 0, &m, false, NULL) != -EINVAL;
+	return meta_owner_source(c, 0, &m, false, NULL) != -EINVAL;
 }
 
 /* Runs the tool on the metadata of the object above c (a metadata/ file's
@@ -31,7 +38,7 @@ bool has_metadata(struct ctx *c)
 static int run(struct ctx *c, enum kmeta_op op, struct kmeta_result *res)
 {
 	struct meta_source m;
-	int r = owner_source(c, 1, &m, true, c->why);
+	int r = meta_owner_source(c, 1, &m, true, c->why);
 	if (r)
 		return r;
 	struct kmeta_req q = {
@@ -47,7 +54,7 @@ static int run(struct ctx *c, enum kmeta_op op, struct kmeta_result *res)
 
 /* A tool that failed (other than a check, whose failure is its result):
  * its first line of stderr is the reason. */
-static int tool_failed(struct ctx *c, const struct kmeta_result *res)
+int meta_tool_failed(struct ctx *c, const struct kmeta_result *res)
 {
 	const char *msg = res->err && res->err[0] ? res->err : "no output";
 	size_t len = strcspn(msg, "\n");
@@ -72,7 +79,7 @@ static int kv_ls(struct ctx *c, struct kv_doc *doc)
 	int r = run(c, KMETA_LS, &res);
 	if (r)
 		return r;
-	r = res.exit_code ? tool_failed(c, &res) : dmpd_ls_parse(res.out, strlen(res.out), doc, c->why, STSFS_WHY_LEN);
+	r = res.exit_code ? meta_tool_failed(c, &res) : dmpd_ls_parse(res.out, strlen(res.out), doc, c->why, STSFS_WHY_LEN);
 	kmeta_result_free(&res);
 	return r;
 }
@@ -81,7 +88,7 @@ static int dump(struct ctx *c, struct kmeta_result *res)
 {
 	int r = run(c, KMETA_DUMP, res);
 	if (!r && res->exit_code) {
-		r = tool_failed(c, res);
+		r = meta_tool_failed(c, res);
 		kmeta_result_free(res);
 	}
 	return r;
@@ -119,7 +126,7 @@ static int kv_summary(struct ctx *c, struct kv_doc *doc)
 static bool is_thin(struct ctx *c)
 {
 	struct meta_source m;
-	return owner_source(c, 1, &m, false, NULL) == 0 && m.kind == KMETA_THIN;
+	return meta_owner_source(c, 1, &m, false, NULL) == 0 && m.kind == KMETA_THIN;
 }
 
 static const struct file_def metadata_files[] = {
@@ -132,5 +139,6 @@ static const struct file_def metadata_files[] = {
 
 const struct dir_kind metadata_kind = {
 	.name = "metadata",
-	.files = { metadata_files },
+	.files = { metadata_files, metadata_write_files },
+	.block = metadata_previous_block,
 };
