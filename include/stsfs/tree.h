@@ -69,7 +69,9 @@ struct file_def {
 	int (*store)(struct ctx *c, const char *value);
 	/* Multi-line values: shells write them one line per write(2). With
 	 * check set, each write only checks the value so far (its errno fails
-	 * the write) and store runs once, at close (its errno fails close). */
+	 * the write) and store runs once, at close (its errno fails close).
+	 * check returns 1 when the value is complete and it applied it itself:
+	 * close then stores nothing. */
 	int (*check)(struct ctx *c, const char *value);
 	bool raw;
 	/* poll(2) waits for the object's next kernel event (dir_kind.events);

@@ -181,10 +181,11 @@ static int check_one(struct ctx *c, const char *value)
 
 /* ---- restore ---- */
 
-static int check_restore(struct ctx *c, const char *value)
+/* The dump so far may be a dump: the device is free and the text starts as
+ * one. */
+static int restore_valid(struct ctx *c, const char *value, struct meta_source *m)
 {
-	struct meta_source m;
-	int r = inactive_source(c, &m);
+	int r = inactive_source(c, m);
 	if (r)
 		return r;
 	static const char head[] = "<superblock";
@@ -194,16 +195,36 @@ static int check_restore(struct ctx *c, const char *value)
 	return 0;
 }
 
+static int restore(struct ctx *c, const char *value, const struct meta_source *m)
+{
+	struct kmeta_wreq q = { .kind = m->kind, .op = KMETA_RESTORE, .devpath = m->devpath, .xml = value, .prev_fd = -1 };
+	return run_write(c, &q);
+}
+
+/* Per write. The write that completes the dump (its closing tag ends it)
+ * runs the tool, so that the tool's refusal fails that write(2): bash
+ * ignores close's errno. Returning 1 tells the tree nothing is left for
+ * close. */
+static int check_restore(struct ctx *c, const char *value)
+{
+	static const char tail[] = "</superblock>";
+	struct meta_source m;
+	int r = restore_valid(c, value, &m);
+	size_t len = strlen(value);
+	if (r || len < sizeof(tail) - 1 || strcmp(value + len - (sizeof(tail) - 1), tail) != 0)
+		return r;
+	r = restore(c, value, &m);
+	return r ? r : 1;
+}
+
+/* At close, for a dump that never completed itself. */
 static int store_restore(struct ctx *c, const char *value)
 {
 	struct meta_source m;
-	int r = check_restore(c, value);
+	int r = restore_valid(c, value, &m);
 	if (!r && !value[0])
 		r = why_set(c->why, -EINVAL, "no dump written");
-	if (r || (r = inactive_source(c, &m)) != 0)
-		return r;
-	struct kmeta_wreq q = { .kind = m.kind, .op = KMETA_RESTORE, .devpath = m.devpath, .xml = value, .prev_fd = -1 };
-	return run_write(c, &q);
+	return r ? r : restore(c, value, &m);
 }
 
 /* ---- repair and previous ----

@@ -168,6 +168,16 @@ eq "$(jq -r .result "$D/pool/metadata/check.json")" "ok" "check ok after the fai
 eq "$(cat "$D/pool/metadata/dump")" "$(cat "$WORK/saved.xml")" "metadata as it was"
 expect_err EINVAL put "$D/pool/metadata/restore" "hello"
 contains "$(cat "$D/pool/error")" "<superblock" "error says what a dump starts with"
+# From bash builtins, which ignore close(2)'s errno: the write that ends the
+# dump runs the tool, so its refusal fails that write.
+printf '<superblock bogus="1">\n</superblock>\n' >"$WORK/bad-complete.xml"
+out=$(bash -c "echo \"\$(cat '$WORK/bad-complete.xml')\" > '$D/pool/metadata/restore'" 2>&1)
+eq "$?" "1" "echo of a complete but bad dump fails ($out)"
+contains "$out" "Input/output error" "echo reports EIO"
+contains "$(cat "$D/pool/error")" "thin_restore failed" "error has the tool's message"
+eq "$(cat "$D/pool/metadata/dump")" "$(cat "$WORK/saved.xml")" "metadata as it was after the builtin's write"
+check "echo of the saved dump restores it" bash -c "echo \"\$(cat '$WORK/saved.xml')\" > '$D/pool/metadata/restore'"
+eq "$(cat "$D/pool/metadata/ls")" "$ls_before" "ls as before after the builtin's restore"
 
 t "write side: repair and previous"
 check "damage a space map block" dd if=/dev/urandom of="$L/tm/data" bs=4096 seek=1 count=1 conv=notrunc status=none
