@@ -2,19 +2,13 @@
  * read through kmeta_run (snapshot or suspended copy while live) and
  * parsed by the pure dmpd parsers. The owning object says where the
  * metadata is (dir_kind.meta_source). */
-#include "stsfs/tree.h"
+#include "metadata.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "stsfs/dmpd_parse.h"
-
-int meta_owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why);
-int meta_tool_failed(struct ctx *c, const struct kmeta_result *res);
-extern const struct file_def metadata_write_files[];
-int metadata_previous_block(struct ctx *c, struct blockref *b);
-void metadata_previous_sweep(void);
 
 int meta_owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why)
 {

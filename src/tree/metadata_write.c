@@ -1,7 +1,7 @@
 /* metadata/ write side: size, restore, repair, previous, trim. The tools
  * run through kmeta_write / kmeta_size; the geometry comes from the
  * owning dm object's table (live, or staged with references resolved). */
-#include "stsfs/tree.h"
+#include "metadata.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +15,6 @@
 
 #include "dm.h"
 #include "stsfs/dm_ref.h"
-
-/* metadata.c */
-int meta_owner_source(struct ctx *c, int up, struct meta_source *m, bool locate, char *why);
-int meta_tool_failed(struct ctx *c, const struct kmeta_result *res);
-extern const struct file_def metadata_write_files[];
-int metadata_previous_block(struct ctx *c, struct blockref *b);
-void metadata_previous_sweep(void);
 
 /* thin_metadata_size's -m: the example in its manual page. */
 #define MAX_THINS 1000
