@@ -484,6 +484,20 @@ int kdm_rename(const char *name, const char *newname, char *why)
 	return task_run_cookie(dmt, "rename", name, why);
 }
 
+/* Runs dmt (destroyed on failure) for a request the kernel explains only
+ * in its log: a refusal's reason is "LABEL: ERRNO TEXT[: WHAT IT LOGGED]". */
+static int task_run_logged(struct dm_task *dmt, const char *label, char *why)
+{
+	int kfd = kmsg_mark();
+	char liberr[STSFS_WHY_LEN];
+	int r = task_run(dmt, label, "", liberr);
+	char kreason[STSFS_WHY_LEN];
+	kmsg_reason(kfd, NULL, kreason, sizeof(kreason));
+	if (r)
+		return why_set(why, r, "%s: %s%s%s", label, strerror(-r), kreason[0] ? ": " : "", kreason);
+	return 0;
+}
+
 int kdm_message(const char *name, uint64_t sector, const char *msg, char **response, char *why)
 {
 	*response = NULL;
@@ -495,14 +509,11 @@ int kdm_message(const char *name, uint64_t sector, const char *msg, char **respo
 		dm_task_destroy(dmt);
 		return why_set(why, -ENOMEM, "cannot prepare message: %s", last_error());
 	}
-	int kfd = kmsg_mark();
-	char liberr[STSFS_WHY_LEN];
-	r = task_run(dmt, "message to", name, liberr);
-	char kreason[STSFS_WHY_LEN];
-	kmsg_reason(kfd, NULL, kreason, sizeof(kreason));
+	char label[STSFS_WHY_LEN];
+	snprintf(label, sizeof(label), "message '%s' to %s", msg, name);
+	r = task_run_logged(dmt, label, why);
 	if (r)
-		return why_set(why, r, "message '%s' to %s: %s%s%s", msg, name, strerror(-r),
-			       kreason[0] ? ": " : "", kreason);
+		return r;
 	const char *resp = dm_task_get_message_response(dmt);
 	if (resp && resp[0] && !(*response = strdup(resp)))
 		r = -ENOMEM;
@@ -529,16 +540,12 @@ int kdm_set_geometry(const char *name, const struct kdm_geometry *g, char *why)
 		dm_task_destroy(dmt);
 		return why_set(why, -ENOMEM, "cannot prepare geometry: %s", last_error());
 	}
-	int kfd = kmsg_mark();
-	char liberr[STSFS_WHY_LEN];
-	r = task_run(dmt, "geometry of", name, liberr);
-	char kreason[STSFS_WHY_LEN];
-	kmsg_reason(kfd, NULL, kreason, sizeof(kreason));
-	if (r)
-		return why_set(why, r, "geometry '%s' for %s: %s%s%s", text, name, strerror(-r),
-			       kreason[0] ? ": " : "", kreason);
-	dm_task_destroy(dmt);
-	return 0;
+	char label[STSFS_WHY_LEN];
+	snprintf(label, sizeof(label), "geometry '%s' for %s", text, name);
+	r = task_run_logged(dmt, label, why);
+	if (!r)
+		dm_task_destroy(dmt);
+	return r;
 }
 
 /* What the kernel feeds HDIO_GETGEO of a dm device is its stored geometry,
