@@ -21,6 +21,7 @@ struct fh {
 	bool pending;     /* a checked value (file_def.check) to store at close */
 	int refused;      /* errno of a refused write: later writes fail too */
 	int fd;           /* FT_DATA: the device */
+	bool wrote_data;  /* FT_DATA: close flushes the device's cache */
 	/* Pollable files: the event counter the text was rendered at. */
 	uint64_t id;
 	bool has_event;
@@ -244,10 +245,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		out.buf[0].fd = h->fd;
 		out.buf[0].pos = off;
 		ssize_t n = fuse_buf_copy(&out, in, 0);
-		if (n < 0)
+		if (n < 0) {
 			fuse_reply_err(req, (int)-n);
-		else
-			fuse_reply_write(req, (size_t)n);
+			return;
+		}
+		h->wrote_data = true;
+		fuse_reply_write(req, (size_t)n);
 		return;
 	}
 	if (!h->node->file->store) {
@@ -295,6 +298,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->pending = false;
 		r = apply_with(req, h, false);
 	}
+	/* What a `data` writer wrote is on the device when close returns, so
+	 * that the device's own counters (a thin volume's mapped sectors) see
+	 * it: the daemon's writes went through the device's page cache. */
+	if (h->wrote_data && fdatasync(h->fd) < 0)
+		r = -errno;
+	h->wrote_data = false;
 	fuse_reply_err(req, -r);
 }
 
