@@ -25,8 +25,7 @@ static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
 
-/* Owned dm objects; the error slots of the kernel's other dm devices. */
-static struct registry dms = {
+struct registry dm_registry = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.dir_error = ERRSLOT_INIT,
 	.obj_size = sizeof(struct dm_obj),
@@ -60,7 +59,7 @@ static struct obj *external_get(const char *name)
 	struct kdm_info info;
 	if (strlen(name) > DM_NAME_MAX || kdm_info(name, &info, NULL) != 0 || !info.exists)
 		return NULL;
-	struct dm_obj *o = dm_of(reg_new(&dms, name));
+	struct dm_obj *o = dm_of(reg_new(&dm_registry, name));
 	if (o) {
 		o->obj.external = true;
 		o->read_only = info.read_only;
@@ -88,17 +87,24 @@ static int list_devices(char ***names, size_t *n)
 
 static struct dm_obj *obj_get(const char *name)
 {
-	return dm_of(reg_get(&dms, name));
+	return dm_of(reg_get(&dm_registry, name));
 }
 
 void dm_obj_put(struct dm_obj *o)
 {
-	reg_put(&dms, &o->obj);
+	reg_put(&dm_registry, &o->obj);
 }
 
 struct dm_obj *dm_ctx_obj(struct ctx *c)
 {
-	return c->depth >= 2 ? obj_get(c->comp[1]) : NULL;
+	char name[DM_NAME_MAX + 1];
+	for (int up = 0; up < c->depth; up++) {
+		struct ctx k;
+		ctx_up(c, up, &k);
+		if (k.kind->dm_name)
+			return k.kind->dm_name(&k, name, sizeof(name)) == 0 ? obj_get(name) : NULL;
+	}
+	return NULL;
 }
 
 bool dm_is_active(const struct dm_obj *o, struct kdm_info *info)
@@ -131,6 +137,7 @@ int dm_save(struct dm_obj *o, char *why)
 		return 0;
 	struct kv_block b = { 0 };
 	int r = kv_add_str(&b, "uuid", o->uuid);
+	r = r ? r : reg_save_owner(&o->obj, &b);
 	r = r ? r : kv_add_bool(&b, "read_only", o->read_only);
 	r = r ? r : kv_add_bool(&b, "active", dm_is_active(o, NULL));
 	r = r ? r : add_table_lines(&b, o->table);
@@ -180,7 +187,7 @@ static int load_fields(struct obj *obj, const struct kv_block *b)
  * is never read back: the kernel says so (its dm device exists). */
 int dm_startup(char *why)
 {
-	return reg_load(&dms, STATE_KIND, DM_NAME_MAX, load_fields, why);
+	return reg_load(&dm_registry, STATE_KIND, DM_NAME_MAX, load_fields, why);
 }
 
 /* ---- references from other kinds and from tables ---- */
@@ -193,7 +200,7 @@ static bool device_is(const char *devname, dev_t dev)
 
 bool dm_owns_dev(dev_t dev)
 {
-	return reg_owns_dev(&dms, dev, device_is);
+	return reg_owns_dev(&dm_registry, dev, device_is);
 }
 
 int dm_object_dev(const char *name, dev_t *dev, char *why)
@@ -210,7 +217,7 @@ int dm_object_dev(const char *name, dev_t *dev, char *why)
 
 bool dm_owns_name(const char *name)
 {
-	return reg_owns(&dms, name);
+	return reg_owns(&dm_registry, name);
 }
 
 /* ---- reasons and locking for the file table ---- */
@@ -305,13 +312,17 @@ static const struct file_def dm_files[] = {
 	RW("message", message),
 	RW("geometry", geometry),
 	{ .name = "clear", .perm = 0200, .store = c_store_clear },
+	{ .name = "size", .perm = 0444, .show = c_show_size, .visible = block_active },
+	{ .name = "error", .perm = 0444, .show = show_error_file },
+	{ NULL },
+};
+
+const struct file_def dm_state_files[] = {
 	{ .name = "status", .perm = 0444, .kv = dm_kv_status, .kv_array = true, .pollable = true },
 	{ .name = "status.raw", .perm = 0444, .show = c_show_status_raw, .pollable = true },
 	{ .name = "info", .perm = 0444, .kv = dm_kv_info, .pollable = true },
 	{ .name = "deps", .perm = 0444, .show = c_show_deps },
-	{ .name = "size", .perm = 0444, .show = c_show_size, .visible = block_active },
 	{ .name = "wait", .perm = 0444, .show = c_show_wait, .waits = true },
-	{ .name = "error", .perm = 0444, .show = show_error_file },
 	{ NULL },
 };
 #undef RW
@@ -320,16 +331,16 @@ static const struct file_def dm_files[] = {
 
 static bool obj_read_only(struct ctx *c)
 {
-	return reg_read_only(&dms, c->comp[1]);
+	return reg_read_only(&dm_registry, c->comp[1]);
 }
 
 static struct errslot *obj_errslot(struct ctx *c)
 {
 	/* An external device's error slot is kept under its dm name. */
-	return reg_errslot(&dms, c->comp[1], c->comp[1]);
+	return reg_errslot(&dm_registry, c->comp[1], c->comp[1]);
 }
 
-static int obj_block(struct ctx *c, struct blockref *b)
+int dm_block(struct ctx *c, struct blockref *b)
 {
 	struct dm_obj *o = dm_ctx_obj(c);
 	if (!o)
@@ -348,6 +359,16 @@ static int obj_block(struct ctx *c, struct blockref *b)
 	return r;
 }
 
+int dm_remove_locked(struct dm_obj *o, char *why)
+{
+	int r = dm_is_active(o, NULL) ? kdm_remove(o->obj.name, why) : 0;
+	if (!r && !o->obj.external) {
+		state_delete(STATE_KIND, o->obj.name);
+		reg_forget(&dm_registry, &o->obj);
+	}
+	return r;
+}
+
 static int obj_remove(struct ctx *c)
 {
 	struct dm_obj *o = dm_ctx_obj(c);
@@ -355,28 +376,23 @@ static int obj_remove(struct ctx *c)
 		return why_set(c->why, -ENOENT, "no dm object %s", c->comp[1]);
 	pthread_mutex_lock(&o->obj.lock);
 	int r = obj_may_change(&o->obj, c->why);
-	if (!r && dm_is_active(o, NULL))
-		r = kdm_remove(o->obj.name, c->why);
-	if (!r && !o->obj.external) {
-		state_delete(STATE_KIND, o->obj.name);
-		reg_forget(&dms, &o->obj);
-	}
+	r = r ? r : dm_remove_locked(o, c->why);
 	pthread_mutex_unlock(&o->obj.lock);
 	dm_obj_put(o);
 	return r;
 }
 
-static int name_free_locked(const char *name, char *why)
+int dm_name_free_locked(const char *name, char *why)
 {
 	struct kdm_info info;
-	if (reg_find_locked(&dms, name) || (kdm_info(name, &info, NULL) == 0 && info.exists))
+	if (reg_find_locked(&dm_registry, name) || (kdm_info(name, &info, NULL) == 0 && info.exists))
 		return why_set(why, -EEXIST, "dm/%s exists", name);
 	return 0;
 }
 
-static int rename_locked(struct dm_obj *o, const char *newname, char *why)
+int dm_rename_locked(struct dm_obj *o, const char *newname, char *why)
 {
-	int r = name_free_locked(newname, why);
+	int r = dm_name_free_locked(newname, why);
 	if (!r && dm_is_active(o, NULL))
 		r = kdm_rename(o->obj.name, newname, why);
 	if (r || o->obj.external)
@@ -407,13 +423,19 @@ static int obj_rename(struct ctx *c, const char *newname)
 	r = obj_may_change(&o->obj, c->why);
 	if (!r && strcmp(o->obj.name, newname) != 0) {
 		/* The registry lock keeps the new name free until it is taken. */
-		reg_lock(&dms);
-		r = rename_locked(o, newname, c->why);
-		reg_unlock(&dms);
+		reg_lock(&dm_registry);
+		r = dm_rename_locked(o, newname, c->why);
+		reg_unlock(&dm_registry);
 	}
 	pthread_mutex_unlock(&o->obj.lock);
 	dm_obj_put(o);
 	return r;
+}
+
+static int obj_dm_name(struct ctx *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", c->comp[1]);
+	return 0;
 }
 
 static const struct subdir_def dm_obj_subdirs[] = {
@@ -424,45 +446,47 @@ static const struct subdir_def dm_obj_subdirs[] = {
 
 static const struct dir_kind dm_obj_kind = {
 	.name = "dm object",
-	.files = { dm_files, block_files },
+	.files = { dm_files, dm_state_files, block_files },
 	.subdirs = dm_obj_subdirs,
 	.remove = obj_remove,
 	.rename = obj_rename,
 	.read_only = obj_read_only,
 	.errslot = obj_errslot,
-	.block = obj_block,
+	.block = dm_block,
 	.event_nr = dm_event_nr,
 	.event_wait = dm_event_wait,
 	.meta_source = dm_meta_source,
+	.meta_line = dm_meta_line,
+	.dm_name = obj_dm_name,
 };
 
 /* ---- dm/ itself ---- */
 
 static int dir_list(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg)
 {
-	return reg_list(&dms, emit, arg);
+	return reg_list(&dm_registry, emit, arg);
 }
 
 static const struct dir_kind *dir_child(struct ctx *c, const char *name)
 {
-	return reg_exists(&dms, name) ? &dm_obj_kind : NULL;
+	return reg_exists(&dm_registry, name) ? &dm_obj_kind : NULL;
 }
 
-static int admit_locked(struct obj *o, char *why)
+int dm_admit_locked(struct obj *o, char *why)
 {
-	int r = name_free_locked(o->name, why);
+	int r = dm_name_free_locked(o->name, why);
 	return r ? r : dm_save(dm_of(o), why);
 }
 
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = value_check_name(name, DM_NAME_MAX, c->why, sizeof(c->why));
-	return r ? r : reg_mkdir(&dms, name, admit_locked, c->why);
+	return r ? r : reg_mkdir(&dm_registry, name, NULL, dm_admit_locked, c->why);
 }
 
 static struct errslot *dir_errslot(struct ctx *c)
 {
-	return &dms.dir_error;
+	return &dm_registry.dir_error;
 }
 
 const struct dir_kind dm_dir_kind = {

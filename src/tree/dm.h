@@ -21,6 +21,7 @@
 #include "stsfs/kernel.h"
 #include "stsfs/tree.h"
 
+#include "owned.h"
 #include "registry.h"
 
 #define DM_NAME_MAX 127
@@ -37,14 +38,26 @@ struct dm_obj {
 
 /* ---- the object (dm.c) ---- */
 
-/* The dm object a request's ctx names (owned or external), or NULL; release
- * with dm_obj_put. */
+/* Owned dm objects; the error slots of the kernel's other dm devices. */
+extern struct registry dm_registry;
+/* mkdir's checks under the registry lock: the name is free, the record saved. */
+int dm_admit_locked(struct obj *o, char *why);
+int dm_name_free_locked(const char *name, char *why);
+
+/* The dm object a request's ctx names (owned or external), or NULL: the
+ * nearest kind with a dm_name says which. Release with dm_obj_put. */
 struct dm_obj *dm_ctx_obj(struct ctx *c);
 void dm_obj_put(struct dm_obj *o);
 /* True when an owned object is called name. */
 bool dm_owns_name(const char *name);
 /* True (and *info filled) while the kernel device exists. */
 bool dm_is_active(const struct dm_obj *o, struct kdm_info *info);
+/* Removes the device (-EBUSY while open) and forgets an owned object.
+ * Caller holds o->obj.lock. */
+int dm_remove_locked(struct dm_obj *o, char *why);
+/* Renames the object, its device and its record. Caller holds o->obj.lock
+ * and the registry lock. */
+int dm_rename_locked(struct dm_obj *o, const char *newname, char *why);
 /* Records an owned object's configuration (external ones have none). */
 int dm_save(struct dm_obj *o, char *why);
 
@@ -82,8 +95,6 @@ int dm_check_table(struct dm_obj *o, const char *value, char *why);
 int dm_show_live(const struct dm_obj *o, bool status, char **out, char *why);
 /* A table's text, split and with device references translated. */
 int dm_load_table(const char *text, struct dm_lines *l, char *why);
-/* dir_kind.meta_source of a dm object. */
-int dm_meta_source(struct ctx *c, struct meta_source *m, bool locate, char *why);
 
 /* ---- what the kernel says (dm_read.c) ---- */
 
@@ -94,10 +105,5 @@ int dm_show_deps(struct dm_obj *o, char **out, char *why);
 int dm_show_size(struct dm_obj *o, char **out, char *why);
 /* `wait`: the event counter once the tree's wait for the next event ended. */
 int dm_show_wait(struct dm_obj *o, char **out, char *why);
-/* dir_kind.event_nr and event_wait of a dm object. */
-int dm_event_nr(struct ctx *c, uint32_t *nr, char *key, size_t keylen);
-int dm_event_wait(const char *name, uint32_t after);
-/* The kernel's name of a block device (dm-3, loop0), "?" when unknown. */
-void dm_kernel_name(dev_t dev, char *buf, size_t len);
 
 #endif

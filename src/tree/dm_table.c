@@ -112,6 +112,16 @@ static int resolve_ref(void *arg, const char *ref, char *out, size_t outlen, cha
 	return 0;
 }
 
+int dm_resolve_ref(const char *ref, dev_t *dev, char *why)
+{
+	char out[32];
+	unsigned ma, mi;
+	int r = resolve_ref(NULL, ref, out, sizeof(out), why, STSFS_WHY_LEN);
+	if (!r && sscanf(out, "%u:%u", &ma, &mi) == 2)
+		*dev = makedev(ma, mi);
+	return r;
+}
+
 static int translate(struct dm_lines *l, char *why)
 {
 	return dm_lines_translate(l, resolve_ref, NULL, why, STSFS_WHY_LEN);
@@ -294,6 +304,41 @@ int dm_meta_source(struct ctx *c, struct meta_source *m, bool locate, char *why)
 		snprintf(m->live_name, sizeof(m->live_name), "%s", active ? o->obj.name : "");
 	}
 	pthread_mutex_unlock(&o->obj.lock);
+	dm_obj_put(o);
+	return r;
+}
+
+/* The first line of the live table (active) or of the staged one with its
+ * references resolved. */
+int dm_meta_line(struct ctx *c, uint64_t *length, char *params, size_t len, char *why)
+{
+	struct dm_obj *o = dm_ctx_obj(c);
+	if (!o)
+		return -ENOENT;
+	struct kdm_target *t = NULL;
+	size_t n = 0;
+	struct dm_lines l = { 0 };
+	int r = 0;
+	*length = 0;
+	pthread_mutex_lock(&o->obj.lock);
+	if (dm_is_active(o, NULL)) {
+		r = kdm_table(o->obj.name, &t, &n, why);
+		if (!r && n) {
+			*length = t[0].length;
+			snprintf(params, len, "%s", t[0].params);
+		}
+	} else if (o->table[0]) {
+		r = dm_load_table(o->table, &l, why);
+		if (!r && l.n) {
+			*length = l.v[0].length;
+			snprintf(params, len, "%s", l.v[0].params);
+		}
+	}
+	if (!r && !*length)
+		r = why_set(why, -ENOENT, "dm/%s has no table", o->obj.name);
+	pthread_mutex_unlock(&o->obj.lock);
+	kdm_targets_free(t, n);
+	dm_lines_free(&l);
 	dm_obj_put(o);
 	return r;
 }

@@ -29,8 +29,7 @@ static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
 
-/* Owned loop objects; the error slots of the kernel's other loop devices. */
-static struct registry loops = {
+struct registry loop_registry = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.dir_error = ERRSLOT_INIT,
 	.obj_size = sizeof(struct loop_obj),
@@ -56,7 +55,7 @@ static int obj_init(struct obj *o)
 /* A kernel device bound to an owned object is that object, not loopN. */
 static bool nr_owned_locked(int nr)
 {
-	for (struct obj *o = loops.owned; o; o = o->next)
+	for (struct obj *o = loop_registry.owned; o; o = o->next)
 		if (loop_of(o)->nr == nr)
 			return true;
 	return false;
@@ -87,10 +86,10 @@ static struct obj *external_get(const char *name)
 	struct kloop_state st;
 	if (kloop_query(nr, &st) != 0)
 		return NULL;
-	reg_lock(&loops);
+	reg_lock(&loop_registry);
 	bool owned = nr_owned_locked(nr);
-	reg_unlock(&loops);
-	struct loop_obj *lo = owned ? NULL : loop_of(reg_new(&loops, name));
+	reg_unlock(&loop_registry);
+	struct loop_obj *lo = owned ? NULL : loop_of(reg_new(&loop_registry, name));
 	if (lo) {
 		lo->obj.external = true;
 		fill_from_kernel(lo, &st);
@@ -130,12 +129,12 @@ static int list_devices(char ***names, size_t *n)
 /* The object a request names; NULL when there is none. Release with obj_put. */
 static struct loop_obj *obj_get(const char *name)
 {
-	return loop_of(reg_get(&loops, name));
+	return loop_of(reg_get(&loop_registry, name));
 }
 
 void loop_obj_put(struct loop_obj *lo)
 {
-	reg_put(&loops, &lo->obj);
+	reg_put(&loop_registry, &lo->obj);
 }
 
 struct loop_obj *loop_ctx_obj(struct ctx *c)
@@ -152,6 +151,7 @@ int loop_save(struct loop_obj *lo, char *why)
 		return 0;
 	struct kv_block b = { 0 };
 	int r = kv_add_str(&b, "backing_file", lo->backing);
+	r = r ? r : reg_save_owner(&lo->obj, &b);
 	r = r ? r : kv_add_u64(&b, "size", lo->size);
 	r = r ? r : kv_add_u64(&b, "offset", lo->offset);
 	r = r ? r : kv_add_u64(&b, "sizelimit", lo->sizelimit);
@@ -323,7 +323,7 @@ static struct errslot *obj_errslot(struct ctx *c)
 	bool kernel = value_is_kernel_loop_name(name);
 	if (kernel)
 		snprintf(key, sizeof(key), "loop%d", atoi(name + 4));
-	return reg_errslot(&loops, name, kernel ? key : NULL);
+	return reg_errslot(&loop_registry, name, kernel ? key : NULL);
 }
 
 static int obj_block(struct ctx *c, struct blockref *b)
@@ -348,6 +348,22 @@ static int obj_block(struct ctx *c, struct blockref *b)
 	return r;
 }
 
+int loop_remove_locked(struct loop_obj *lo, char *why)
+{
+	if (lo->obj.external)
+		return loop_detach_settled(lo->nr, why);
+	int r = loop_detach(lo, why);
+	char path[PATH_MAX];
+	loop_image_path(lo, path, sizeof(path));
+	if (!r && lo->image_made && unlink(path) < 0 && errno != ENOENT)
+		r = why_set(why, -errno, "cannot delete image %s: %s", path, strerror(errno));
+	if (!r) {
+		state_delete(STATE_KIND, lo->obj.name);
+		reg_forget(&loop_registry, &lo->obj);
+	}
+	return r;
+}
+
 static int obj_remove(struct ctx *c)
 {
 	struct loop_obj *lo = loop_ctx_obj(c);
@@ -355,26 +371,13 @@ static int obj_remove(struct ctx *c)
 		return why_set(c->why, -ENOENT, "no loop object %s", c->comp[1]);
 	pthread_mutex_lock(&lo->obj.lock);
 	int r = obj_may_change(&lo->obj, c->why);
-	if (!r && lo->obj.external)
-		r = loop_detach_settled(lo->nr, c->why);
-	else if (!r)
-		r = loop_detach(lo, c->why);
-	if (!r && !lo->obj.external) {
-		char path[PATH_MAX];
-		loop_image_path(lo, path, sizeof(path));
-		if (lo->image_made && unlink(path) < 0 && errno != ENOENT)
-			r = why_set(c->why, -errno, "cannot delete image %s: %s", path, strerror(errno));
-	}
-	if (!r && !lo->obj.external) {
-		state_delete(STATE_KIND, lo->obj.name);
-		reg_forget(&loops, &lo->obj);
-	}
+	r = r ? r : loop_remove_locked(lo, c->why);
 	pthread_mutex_unlock(&lo->obj.lock);
 	loop_obj_put(lo);
 	return r;
 }
 
-static int check_new_name(const char *name, char *why)
+int loop_check_new_name(const char *name, char *why)
 {
 	int r = value_check_name(name, LOOP_NAME_MAX, why, STSFS_WHY_LEN);
 	if (r)
@@ -387,9 +390,9 @@ static int check_new_name(const char *name, char *why)
 /* The owned image is renamed with its object; the kernel device keeps its
  * open backing file (sysfs shows the new path). Caller holds the registry
  * lock, so the new name stays free until it is taken. */
-static int rename_locked(struct loop_obj *lo, const char *newname, char *why)
+int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why)
 {
-	if (reg_find_locked(&loops, newname))
+	if (reg_find_locked(&loop_registry, newname))
 		return why_set(why, -EEXIST, "loop object %s exists", newname);
 	char old[sizeof(lo->obj.name)], old_img[PATH_MAX], new_img[PATH_MAX];
 	snprintf(old, sizeof(old), "%s", lo->obj.name);
@@ -413,7 +416,7 @@ static int rename_locked(struct loop_obj *lo, const char *newname, char *why)
 
 static int obj_rename(struct ctx *c, const char *newname)
 {
-	int r = check_new_name(newname, c->why);
+	int r = loop_check_new_name(newname, c->why);
 	if (r)
 		return r;
 	struct loop_obj *lo = loop_ctx_obj(c);
@@ -425,9 +428,9 @@ static int obj_rename(struct ctx *c, const char *newname)
 		r = why_set(c->why, -EPERM, "%s is the kernel's name for a device stsfs did not make; it cannot be renamed",
 			    lo->obj.name);
 	if (!r && strcmp(lo->obj.name, newname) != 0) {
-		reg_lock(&loops);
-		r = rename_locked(lo, newname, c->why);
-		reg_unlock(&loops);
+		reg_lock(&loop_registry);
+		r = loop_rename_locked(lo, newname, c->why);
+		reg_unlock(&loop_registry);
 	}
 	pthread_mutex_unlock(&lo->obj.lock);
 	loop_obj_put(lo);
@@ -436,7 +439,7 @@ static int obj_rename(struct ctx *c, const char *newname)
 
 static bool obj_read_only(struct ctx *c)
 {
-	return reg_read_only(&loops, c->comp[1]);
+	return reg_read_only(&loop_registry, c->comp[1]);
 }
 
 static const struct subdir_def loop_obj_subdirs[] = {
@@ -459,30 +462,30 @@ static const struct dir_kind loop_obj_kind = {
 
 static int dir_list(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg)
 {
-	return reg_list(&loops, emit, arg);
+	return reg_list(&loop_registry, emit, arg);
 }
 
 static const struct dir_kind *dir_child(struct ctx *c, const char *name)
 {
-	return reg_exists(&loops, name) ? &loop_obj_kind : NULL;
+	return reg_exists(&loop_registry, name) ? &loop_obj_kind : NULL;
 }
 
-static int admit_locked(struct obj *o, char *why)
+int loop_admit_locked(struct obj *o, char *why)
 {
-	if (reg_find_locked(&loops, o->name))
+	if (reg_find_locked(&loop_registry, o->name))
 		return why_set(why, -EEXIST, "loop object %s exists", o->name);
 	return loop_save(loop_of(o), why);
 }
 
 static int dir_mkdir(struct ctx *c, const char *name)
 {
-	int r = check_new_name(name, c->why);
-	return r ? r : reg_mkdir(&loops, name, admit_locked, c->why);
+	int r = loop_check_new_name(name, c->why);
+	return r ? r : reg_mkdir(&loop_registry, name, NULL, loop_admit_locked, c->why);
 }
 
 static struct errslot *dir_errslot(struct ctx *c)
 {
-	return &loops.dir_error;
+	return &loop_registry.dir_error;
 }
 
 const struct dir_kind loop_dir_kind = {
@@ -552,14 +555,14 @@ static void adopt_unrecorded(struct loop_obj *lo, const int *nrs, size_t n)
 
 int loop_startup(char *why)
 {
-	int r = reg_load(&loops, STATE_KIND, LOOP_NAME_MAX, load_fields, why);
+	int r = reg_load(&loop_registry, STATE_KIND, LOOP_NAME_MAX, load_fields, why);
 	if (r)
 		return r;
 	int *nrs = NULL;
 	size_t n = 0;
 	kloop_list(&nrs, &n);
 	/* Start-up is single-threaded: nothing else walks the list yet. */
-	for (struct obj *o = loops.owned; o; o = o->next) {
+	for (struct obj *o = loop_registry.owned; o; o = o->next) {
 		if (!loop_refresh(loop_of(o), NULL))
 			adopt_unrecorded(loop_of(o), nrs, n);
 	}
@@ -571,7 +574,7 @@ int loop_startup(char *why)
 
 int loop_object_dev(const char *name, dev_t *dev, char *why)
 {
-	struct loop_obj *lo = loop_of(reg_get_owned(&loops, name));
+	struct loop_obj *lo = loop_of(reg_get_owned(&loop_registry, name));
 	if (!lo)
 		return why_set(why, -ENOENT, "no loop object loop/%s", name);
 	pthread_mutex_lock(&lo->obj.lock);
@@ -592,5 +595,5 @@ static bool device_is(const char *devname, dev_t dev)
 
 bool loop_owns_dev(dev_t dev)
 {
-	return reg_owns_dev(&loops, dev, device_is);
+	return reg_owns_dev(&loop_registry, dev, device_is);
 }

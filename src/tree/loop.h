@@ -29,6 +29,20 @@ struct loop_obj {
 	ino_t back_ino;
 };
 
+/* Owned loop objects; the error slots of the kernel's other loop devices. */
+extern struct registry loop_registry;
+/* mkdir's checks: a name users may give; under the registry lock, the name
+ * is free and the record saved. */
+int loop_check_new_name(const char *name, char *why);
+int loop_admit_locked(struct obj *o, char *why);
+/* rmdir: detach, delete an owned image, forget. Caller holds lo->obj.lock. */
+int loop_remove_locked(struct loop_obj *lo, char *why);
+/* The object and its owned image take newname. Caller holds lo->obj.lock
+ * and the registry lock. */
+int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why);
+/* `size`: an owned image's size while inactive; grows a live device. */
+int loop_set_size(struct loop_obj *lo, uint64_t size, char *why);
+
 /* The object loop/NAME/... names (NULL when none); release with loop_obj_put. */
 struct loop_obj *loop_ctx_obj(struct ctx *c);
 void loop_obj_put(struct loop_obj *lo);

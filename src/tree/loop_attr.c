@@ -141,8 +141,12 @@ static int store_size(struct loop_obj *lo, const char *value, char *why)
 {
 	uint64_t size;
 	int r = value_parse_size(value, &size, why, STSFS_WHY_LEN);
-	if (r)
-		return r;
+	return r ? r : loop_set_size(lo, size, why);
+}
+
+int loop_set_size(struct loop_obj *lo, uint64_t size, char *why)
+{
+	int r;
 	if (size == 0 || size % 512)
 		return why_set(why, -EINVAL, "size must be a positive multiple of 512 bytes, not %" PRIu64, size);
 	struct kloop_state st;

@@ -1,6 +1,7 @@
 /* metadata/ write side: size, restore, repair, previous, trim. The tools
- * run through kmeta_write / kmeta_size; the geometry comes from the
- * owning dm object's table (live, or staged with references resolved). */
+ * run through kmeta_write / kmeta_size; the geometry comes from the owning
+ * object's table (dir_kind.meta_line). The previous metadata is kept per
+ * dm object: the owner's (dm_name). */
 #include "metadata.h"
 
 #include <errno.h>
@@ -14,10 +15,6 @@
 #include <unistd.h>
 
 #include "dm.h"
-#include "stsfs/dm_ref.h"
-
-/* thin_metadata_size's -m: the example in its manual page. */
-#define MAX_THINS 1000
 
 /* The first table line's geometry: length (sectors) and the params. */
 struct geometry {
@@ -35,33 +32,9 @@ static int geometry(struct ctx *c, struct geometry *g)
 	g->kind = m.kind;
 	struct ctx obj;
 	ctx_up(c, 1, &obj);
-	struct dm_obj *o = dm_ctx_obj(&obj);
-	if (!o)
+	if (!obj.kind->meta_line)
 		return -ENOENT;
-	struct kdm_target *t = NULL;
-	size_t n = 0;
-	struct dm_lines l = { 0 };
-	pthread_mutex_lock(&o->obj.lock);
-	if (dm_is_active(o, NULL)) {
-		r = kdm_table(o->obj.name, &t, &n, c->why);
-		if (!r && n) {
-			g->length = t[0].length;
-			snprintf(g->params, sizeof(g->params), "%s", t[0].params);
-		}
-	} else if (o->table[0]) {
-		r = dm_load_table(o->table, &l, c->why);
-		if (!r && l.n) {
-			g->length = l.v[0].length;
-			snprintf(g->params, sizeof(g->params), "%s", l.v[0].params);
-		}
-	}
-	if (!r && !g->length)
-		r = why_set(c->why, -ENOENT, "dm/%s has no table", o->obj.name);
-	pthread_mutex_unlock(&o->obj.lock);
-	kdm_targets_free(t, n);
-	dm_lines_free(&l);
-	dm_obj_put(o);
-	return r;
+	return obj.kind->meta_line(&obj, &g->length, g->params, sizeof(g->params), c->why);
 }
 
 /* The nth word of params. */
@@ -135,7 +108,7 @@ static int show_size(struct ctx *c, char **out)
 		return r;
 	struct kmeta_result res;
 	uint64_t bytes = 0;
-	r = kmeta_size(g.kind, block, len, MAX_THINS, c->cancel, &res, &bytes, c->why);
+	r = kmeta_size(g.kind, block, len, KMETA_THIN_MAX_THINS, c->cancel, &res, &bytes, c->why);
 	if (r)
 		return r;
 	r = res.exit_code ? meta_tool_failed(c, &res) : show_text(out, "%" PRIu64 "\n", bytes);

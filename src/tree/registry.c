@@ -44,10 +44,17 @@ void reg_discard(struct registry *reg, struct obj *o)
 
 int obj_may_change(const struct obj *o, char *why)
 {
+	if (o->owner[0])
+		return why_set(why, -EBUSY, "%s belongs to %s: change it through %s", o->name, o->owner, o->owner);
 	if (o->external && !opts.manage_external)
 		return why_set(why, -EPERM, "%s was not created by stsfs (start stsfs with --manage-external to change it)",
 			       o->name);
 	return 0;
+}
+
+int reg_save_owner(const struct obj *o, struct kv_block *b)
+{
+	return o->owner[0] ? kv_add_str(b, "owner", o->owner) : 0;
 }
 
 bool reg_read_only(struct registry *reg, const char *name)
@@ -139,11 +146,13 @@ static void link_owned(struct registry *reg, struct obj *o)
 	reg_unlock(reg);
 }
 
-int reg_mkdir(struct registry *reg, const char *name, int (*admit_locked)(struct obj *o, char *why), char *why)
+int reg_mkdir(struct registry *reg, const char *name, const char *owner,
+	      int (*admit_locked)(struct obj *o, char *why), char *why)
 {
 	struct obj *o = reg_new(reg, name);
 	if (!o)
 		return -ENOMEM;
+	snprintf(o->owner, sizeof(o->owner), "%s", owner ? owner : "");
 	reg_lock(reg);
 	int r = admit_locked(o, why);
 	if (r == 0)
@@ -184,6 +193,9 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 		return;
 	}
 	struct obj *o = reg_new(a->reg, name);
+	const struct kv *owner = kv_get(b, "owner");
+	if (o && owner && owner->str)
+		snprintf(o->owner, sizeof(o->owner), "%s", owner->str);
 	if (o && a->fill(o, b) != 0) {
 		reg_discard(a->reg, o);
 		o = NULL;

@@ -17,6 +17,8 @@
 
 /* The longest name any kind allows (dm/'s); each kind checks its own. */
 #define OBJ_NAME_MAX 127
+/* "thin/POOL/VOL" */
+#define OBJ_OWNER_MAX 136
 
 /* The first member of every kind's object, so that a struct obj * from the
  * registry converts back to the kind's object with a cast. */
@@ -25,6 +27,9 @@ struct obj {
 	pthread_mutex_t lock;  /* the kind's fields */
 	unsigned refs;         /* registry lock */
 	bool external;         /* a kernel device stsfs did not make */
+	/* The object that made this one and drives it ("thin/POOL"), or "":
+	 * users change it only through its owner. */
+	char owner[OBJ_OWNER_MAX];
 	struct errslot err;
 	struct obj *next;      /* owned list; registry lock */
 };
@@ -58,8 +63,11 @@ struct obj *reg_new(struct registry *reg, const char *name);
 /* Frees an object nobody refers to any more. */
 void reg_discard(struct registry *reg, struct obj *o);
 
-/* External devices change only with --manage-external: -EPERM otherwise. */
+/* External devices change only with --manage-external (-EPERM otherwise);
+ * objects another object owns only through their owner (-EBUSY). */
 int obj_may_change(const struct obj *o, char *why);
+/* Adds the owner to a saved record (nothing for none); reg_load reads it back. */
+int reg_save_owner(const struct obj *o, struct kv_block *b);
 
 /* True when the object called name refuses every change (obj_may_change):
  * for dir_kind.read_only. */
@@ -86,10 +94,12 @@ struct obj *reg_find_locked(struct registry *reg, const char *name);
  * drops that object. Only a state directory that cannot be read fails. */
 int reg_load(struct registry *reg, const char *kind, size_t name_max,
 	     int (*fill)(struct obj *o, const struct kv_block *b), char *why);
-/* mkdir: a new object called name joins the registry when admit_locked
- * (name free? state saved?) returns 0, under the registry lock so that two
- * mkdirs of one name cannot both succeed; otherwise it is discarded. */
-int reg_mkdir(struct registry *reg, const char *name, int (*admit_locked)(struct obj *o, char *why), char *why);
+/* mkdir: a new object called name (owned by owner, NULL for none) joins the
+ * registry when admit_locked (name free? state saved?) returns 0, under the
+ * registry lock so that two mkdirs of one name cannot both succeed;
+ * otherwise it is discarded. */
+int reg_mkdir(struct registry *reg, const char *name, const char *owner,
+	      int (*admit_locked)(struct obj *o, char *why), char *why);
 /* rmdir: unlinks an owned object and drops the registry's reference; the
  * caller's reg_put then frees it. Caller holds o->lock. */
 void reg_forget(struct registry *reg, struct obj *o);
