@@ -199,7 +199,7 @@ int main(int argc, char *argv[])
 	if (lock_state_dir(opts.state_dir) < 0)
 		goto out;
 	kdm_init();
-	if (loop_startup(why) != 0 || dm_startup(why) != 0) {
+	if (loop_startup(why) != 0 || dm_startup(why) != 0 || thin_startup(why) != 0) {
 		fprintf(stderr, "stsfs: %s\n", why);
 		goto out;
 	}

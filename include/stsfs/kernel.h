@@ -155,8 +155,16 @@ int kmeta_write(const struct kmeta_wreq *q, struct kmeta_result *res, char *why)
 /* thin_metadata_size -b BLOCK -s LEN -m MAX_THINS (sectors) or
  * cache_metadata_size --block-size BLOCK --device-size LEN; *bytes only
  * when the tool exits 0. */
+/* The number of thins stsfs sizes a pool's metadata for (thin_metadata_size
+ * -m): the example in its manual page. */
+#define KMETA_THIN_MAX_THINS 1000
 int kmeta_size(enum kmeta_kind kind, uint64_t block_sectors, uint64_t len_sectors, uint64_t max_thins,
 	       struct cancel *cancel, struct kmeta_result *res, uint64_t *bytes, char *why);
+
+/* Thin pool metadata: *present when devpath holds a pool's superblock. */
+int kthin_has_superblock(const char *devpath, bool *present, char *why);
+/* Zeroes the superblock block: the kernel then formats fresh metadata. */
+int kthin_wipe_superblock(const char *devpath, char *why);
 
 /* ---- system facts ---- */
 

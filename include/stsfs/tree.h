@@ -135,12 +135,20 @@ struct dir_kind {
 	 * m->kind is set (cheap: listings ask it); with locate also where the
 	 * metadata device is, or an error when it cannot be reached now. */
 	int (*meta_source)(struct ctx *c, struct meta_source *m, bool locate, char *why);
+	/* Objects with metadata/: the first line of the table that uses the
+	 * metadata (length in sectors; params with devices as MAJ:MIN), for
+	 * metadata/size and trim. */
+	int (*meta_line)(struct ctx *c, uint64_t *length, char *params, size_t len, char *why);
+	/* Objects whose kernel device is a dm device (dm/NAME, thin/POOL,
+	 * thin/POOL/VOL): its dm name, for the dm files they share. */
+	int (*dm_name)(struct ctx *c, char *buf, size_t len);
 };
 
 /* Tree kinds. */
 extern const struct dir_kind root_kind;
 extern const struct dir_kind loop_dir_kind;
 extern const struct dir_kind dm_dir_kind;
+extern const struct dir_kind thin_dir_kind;
 extern const struct file_def block_files[];
 extern const struct dir_kind partitions_kind;
 extern const struct dir_kind metadata_kind;
@@ -162,6 +170,7 @@ bool block_active(struct ctx *c);
 /* Object kinds' start-up: load persisted objects and adopt kernel devices. */
 int loop_startup(char *why);
 int dm_startup(char *why);
+int thin_startup(char *why);
 
 /* Device references between kinds. loop_object_dev: -ENOENT when there is
  * no such loop object or it is inactive. */

@@ -72,6 +72,11 @@ static const char readme_text[] =
 	"                read_only, then echo 1 > active. table, suspended, message\n"
 	"                work while active; mv renames; other dm devices are listed\n"
 	"                read-only.\n"
+	"  thin/POOL/     mkdir makes an inactive thin pool; write data_size (or\n"
+	"                data_dev), optionally metadata_size, block_size,\n"
+	"                low_water_mark, features, then echo 1 > active.\n"
+	"  thin/POOL/VOL/ mkdir makes a thin volume; write size (and origin for a\n"
+	"                snapshot), then echo 1 > active. rmdir frees its blocks.\n"
 	"\n"
 	"Active block objects also have device, dev, size, probe, partitions/ and\n"
 	"data (the device's bytes). Parsed files have a .json twin. A failed write\n"
@@ -125,6 +130,7 @@ static const struct file_def root_files[] = {
 static const struct subdir_def root_subdirs[] = {
 	{ .name = "loop", .kind = &loop_dir_kind },
 	{ .name = "dm", .kind = &dm_dir_kind },
+	{ .name = "thin", .kind = &thin_dir_kind },
 	{ NULL },
 };
 
