@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,7 +108,14 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 		return why_set(c->why, -EROFS, "%s is read-only", b.devpath);
 	if (!b.data_allowed)
 		return why_set(c->why, -EPERM, "%s was not created by stsfs", b.devpath);
-	h->fd = open(b.devpath, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC | (flags & (O_SYNC | O_DSYNC)));
+	/* The daemon writes through the device's page cache. A caller that
+	 * asked for direct or synchronous I/O gets each write on the device
+	 * before write(2) returns, and so the device's refusal (a thin pool
+	 * out of space) from write(2) itself. */
+	int sync = flags & (O_SYNC | O_DSYNC);
+	if (!sync && (flags & O_DIRECT))
+		sync = O_DSYNC;
+	h->fd = open(b.devpath, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC | sync);
 	if (h->fd < 0)
 		return why_set(c->why, -errno, "cannot open %s: %s", b.devpath, strerror(errno));
 	return 0;
@@ -235,6 +244,23 @@ static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
  * checked per write and stored once, at close. A refused write ends the
  * value: later writes to this open file fail with the same errno and apply
  * nothing, so the rest of a value never takes effect on its own. */
+/* The device refused I/O (a thin pool out of space, a dm error target):
+ * the reason goes to the object's error file too. */
+static void data_failed(struct fh *h, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void data_failed(struct fh *h, int r, const char *fmt, ...)
+{
+	struct ctx c;
+	if (ctx_for(h->node, &c) != 0)
+		return;
+	char what[128];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	why_set(c.why, r, "data: %s: %s", what, strerror(-r));
+	report(&c, r, false);
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
@@ -246,6 +272,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		out.buf[0].pos = off;
 		ssize_t n = fuse_buf_copy(&out, in, 0);
 		if (n < 0) {
+			data_failed(h, (int)n, "writing %zu bytes at offset %lld", size, (long long)off);
 			fuse_reply_err(req, (int)-n);
 			return;
 		}
@@ -301,8 +328,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* What a `data` writer wrote is on the device when close returns, so
 	 * that the device's own counters (a thin volume's mapped sectors) see
 	 * it: the daemon's writes went through the device's page cache. */
-	if (h->wrote_data && fdatasync(h->fd) < 0)
+	if (h->wrote_data && fdatasync(h->fd) < 0) {
 		r = -errno;
+		data_failed(h, r, "flushing the device at close");
+	}
 	h->wrote_data = false;
 	fuse_reply_err(req, -r);
 }
