@@ -23,7 +23,7 @@ struct fh {
 	bool pending;     /* a checked value (file_def.check) to store at close */
 	int refused;      /* errno of a refused write: later writes fail too */
 	int fd;           /* FT_DATA: the device */
-	bool wrote_data;  /* FT_DATA: close flushes the device's cache */
+	int dfd;          /* FT_DATA, opened O_DIRECT: the device, O_DIRECT */
 	/* Pollable files: the event counter the text was rendered at. */
 	uint64_t id;
 	bool has_event;
@@ -39,6 +39,8 @@ static void fh_free(struct fh *h)
 {
 	if (h->fd >= 0)
 		close(h->fd);
+	if (h->dfd >= 0)
+		close(h->dfd);
 	pthread_mutex_destroy(&h->text_lock);
 	free(h->text);
 	free(h->wbuf);
@@ -108,16 +110,14 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 		return why_set(c->why, -EROFS, "%s is read-only", b.devpath);
 	if (!b.data_allowed)
 		return why_set(c->why, -EPERM, "%s was not created by stsfs", b.devpath);
-	/* The daemon writes through the device's page cache. A caller that
-	 * asked for direct or synchronous I/O gets each write on the device
-	 * before write(2) returns, and so the device's refusal (a thin pool
-	 * out of space) from write(2) itself. */
-	int sync = flags & (O_SYNC | O_DSYNC);
-	if (!sync && (flags & O_DIRECT))
-		sync = O_DSYNC;
-	h->fd = open(b.devpath, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC | sync);
+	int mode = (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	h->fd = open(b.devpath, mode | (flags & (O_SYNC | O_DSYNC)));
 	if (h->fd < 0)
 		return why_set(c->why, -errno, "cannot open %s: %s", b.devpath, strerror(errno));
+	/* A direct writer's writes reach the device before write(2) returns,
+	 * and so does the device's refusal (a thin pool out of space). */
+	if (wr && (flags & O_DIRECT))
+		h->dfd = open(b.devpath, mode | O_DIRECT);
 	return 0;
 }
 
@@ -145,6 +145,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	h->fd = -1;
+	h->dfd = -1;
 	pthread_mutex_init(&h->text_lock, NULL);
 	h->id = next_fh_id();
 	int r = 0;
@@ -261,6 +262,30 @@ static void data_failed(struct fh *h, int r, const char *fmt, ...)
 	report(&c, r, false);
 }
 
+/* O_DIRECT needs memory aligned to the device's blocks: the request's
+ * bytes are copied into such a buffer. Writes whose offset or length are
+ * not whole sectors go through the page cache and are synced. */
+#define DIRECT_ALIGN 4096
+
+static ssize_t write_direct(struct fh *h, struct fuse_bufvec *in, size_t size, off_t off)
+{
+	void *mem = NULL;
+	if (posix_memalign(&mem, DIRECT_ALIGN, size ? size : 1) != 0)
+		return -ENOMEM;
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	out.buf[0].mem = mem;
+	ssize_t n = fuse_buf_copy(&out, in, 0);
+	if (n >= 0 && (off % 512 || n % 512)) {
+		n = pwrite(h->fd, mem, (size_t)n, off);
+		n = n < 0 || fdatasync(h->fd) < 0 ? -errno : n;
+	} else if (n >= 0) {
+		n = pwrite(h->dfd, mem, (size_t)n, off);
+		n = n < 0 ? -errno : n;
+	}
+	free(mem);
+	return n;
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
@@ -270,13 +295,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		out.buf[0].fd = h->fd;
 		out.buf[0].pos = off;
-		ssize_t n = fuse_buf_copy(&out, in, 0);
+		ssize_t n = h->dfd >= 0 ? write_direct(h, in, size, off) : fuse_buf_copy(&out, in, 0);
 		if (n < 0) {
 			data_failed(h, (int)n, "writing %zu bytes at offset %lld", size, (long long)off);
 			fuse_reply_err(req, (int)-n);
 			return;
 		}
-		h->wrote_data = true;
 		fuse_reply_write(req, (size_t)n);
 		return;
 	}
@@ -325,14 +349,6 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->pending = false;
 		r = apply_with(req, h, false);
 	}
-	/* What a `data` writer wrote is on the device when close returns, so
-	 * that the device's own counters (a thin volume's mapped sectors) see
-	 * it: the daemon's writes went through the device's page cache. */
-	if (h->wrote_data && fdatasync(h->fd) < 0) {
-		r = -errno;
-		data_failed(h, r, "flushing the device at close");
-	}
-	h->wrote_data = false;
 	fuse_reply_err(req, -r);
 }
 
@@ -340,8 +356,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	int r = 0;
-	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0) {
 		r = errno;
+		data_failed(h, -r, "%s", "flushing the device");
+	}
 	fuse_reply_err(req, r);
 }
 
