@@ -24,6 +24,7 @@ static void obj_release(struct obj *o);
 static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
+static int save_obj(struct obj *o, char *why);
 
 struct registry dm_registry = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -34,6 +35,7 @@ struct registry dm_registry = {
 	.external = external_get,
 	.device_name = device_name,
 	.list_devices = list_devices,
+	.save = save_obj,
 };
 
 /* ---- registry ---- */
@@ -497,3 +499,8 @@ const struct dir_kind dm_dir_kind = {
 	.mkdir = dir_mkdir,
 	.errslot = dir_errslot,
 };
+
+static int save_obj(struct obj *o, char *why)
+{
+	return dm_save((struct dm_obj *)o, why);
+}

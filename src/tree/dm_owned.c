@@ -122,6 +122,11 @@ int dm_owned_remove(const char *name, const char *owner, char *why)
 	return r;
 }
 
+static int rename_locked(struct obj *o, const char *newname, char *why)
+{
+	return dm_rename_locked((struct dm_obj *)o, newname, why);
+}
+
 int dm_owned_rename(const char *name, const char *newname, const char *owner, char *why)
 {
 	int r = value_check_name(newname, DM_NAME_MAX, why, STSFS_WHY_LEN);
@@ -129,14 +134,7 @@ int dm_owned_rename(const char *name, const char *newname, const char *owner, ch
 	if (!o)
 		return r ? r : why_set(why, -ENOENT, "no dm object %s", name);
 	pthread_mutex_lock(&o->obj.lock);
-	char old_owner[sizeof(o->obj.owner)];
-	snprintf(old_owner, sizeof(old_owner), "%s", o->obj.owner);
-	snprintf(o->obj.owner, sizeof(o->obj.owner), "%s", owner);
-	reg_lock(&dm_registry);
-	r = dm_rename_locked(o, newname, why);
-	reg_unlock(&dm_registry);
-	if (r)
-		snprintf(o->obj.owner, sizeof(o->obj.owner), "%s", old_owner);
+	r = reg_rename_owned(&dm_registry, &o->obj, newname, owner, rename_locked, why);
 	pthread_mutex_unlock(&o->obj.lock);
 	dm_obj_put(o);
 	return r;
@@ -144,12 +142,5 @@ int dm_owned_rename(const char *name, const char *newname, const char *owner, ch
 
 void dm_owned_release_orphans(bool (*alive)(const char *owner))
 {
-	/* Start-up is single-threaded: nothing else walks the list yet. */
-	for (struct obj *o = dm_registry.owned; o; o = o->next) {
-		if (o->owner[0] && !alive(o->owner)) {
-			fprintf(stderr, "stsfs: dm/%s: its owner %s is gone; it is an ordinary object now\n", o->name, o->owner);
-			o->owner[0] = '\0';
-			dm_save((struct dm_obj *)o, NULL);
-		}
-	}
+	reg_release_orphans(&dm_registry, "dm", alive);
 }

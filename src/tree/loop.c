@@ -28,6 +28,7 @@ static int obj_init(struct obj *o);
 static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
+static int save_obj(struct obj *o, char *why);
 
 struct registry loop_registry = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -37,6 +38,7 @@ struct registry loop_registry = {
 	.external = external_get,
 	.device_name = device_name,
 	.list_devices = list_devices,
+	.save = save_obj,
 };
 
 /* ---- registry ---- */
@@ -596,4 +598,9 @@ static bool device_is(const char *devname, dev_t dev)
 bool loop_owns_dev(dev_t dev)
 {
 	return reg_owns_dev(&loop_registry, dev, device_is);
+}
+
+static int save_obj(struct obj *o, char *why)
+{
+	return loop_save((struct loop_obj *)o, why);
 }

@@ -76,6 +76,11 @@ int loop_owned_remove(const char *name, const char *owner, char *why)
 	return r;
 }
 
+static int rename_locked(struct obj *o, const char *newname, char *why)
+{
+	return loop_rename_locked((struct loop_obj *)o, newname, why);
+}
+
 int loop_owned_rename(const char *name, const char *newname, const char *owner, char *why)
 {
 	int r = loop_check_new_name(newname, why);
@@ -83,14 +88,7 @@ int loop_owned_rename(const char *name, const char *newname, const char *owner, 
 	if (!lo)
 		return r ? r : why_set(why, -ENOENT, "no loop object %s", name);
 	pthread_mutex_lock(&lo->obj.lock);
-	char old_owner[sizeof(lo->obj.owner)];
-	snprintf(old_owner, sizeof(old_owner), "%s", lo->obj.owner);
-	snprintf(lo->obj.owner, sizeof(lo->obj.owner), "%s", owner);
-	reg_lock(&loop_registry);
-	r = loop_rename_locked(lo, newname, why);
-	reg_unlock(&loop_registry);
-	if (r)
-		snprintf(lo->obj.owner, sizeof(lo->obj.owner), "%s", old_owner);
+	r = reg_rename_owned(&loop_registry, &lo->obj, newname, owner, rename_locked, why);
 	pthread_mutex_unlock(&lo->obj.lock);
 	loop_obj_put(lo);
 	return r;
@@ -98,12 +96,5 @@ int loop_owned_rename(const char *name, const char *newname, const char *owner, 
 
 void loop_owned_release_orphans(bool (*alive)(const char *owner))
 {
-	/* Start-up is single-threaded: nothing else walks the list yet. */
-	for (struct obj *o = loop_registry.owned; o; o = o->next) {
-		if (o->owner[0] && !alive(o->owner)) {
-			fprintf(stderr, "stsfs: loop/%s: its owner %s is gone; it is an ordinary object now\n", o->name, o->owner);
-			o->owner[0] = '\0';
-			loop_save((struct loop_obj *)o, NULL);
-		}
-	}
+	reg_release_orphans(&loop_registry, "loop", alive);
 }

@@ -176,7 +176,34 @@ void reg_forget(struct registry *reg, struct obj *o)
 	reg_unlock(reg);
 }
 
+int reg_rename_owned(struct registry *reg, struct obj *o, const char *newname, const char *owner,
+		     int (*rename_locked)(struct obj *o, const char *newname, char *why), char *why)
+{
+	char old_owner[sizeof(o->owner)];
+	snprintf(old_owner, sizeof(old_owner), "%s", o->owner);
+	snprintf(o->owner, sizeof(o->owner), "%s", owner);
+	reg_lock(reg);
+	int r = rename_locked(o, newname, why);
+	reg_unlock(reg);
+	if (r)
+		snprintf(o->owner, sizeof(o->owner), "%s", old_owner);
+	return r;
+}
+
 /* ---- start-up ---- */
+
+void reg_release_orphans(struct registry *reg, const char *kind, bool (*alive)(const char *owner))
+{
+	/* Start-up is single-threaded: nothing else walks the list yet. */
+	for (struct obj *o = reg->owned; o; o = o->next) {
+		if (o->owner[0] && !alive(o->owner)) {
+			fprintf(stderr, "stsfs: %s/%s: its owner %s is gone; it is an ordinary object now\n", kind, o->name,
+				o->owner);
+			o->owner[0] = '\0';
+			reg->save(o, NULL);
+		}
+	}
+}
 
 struct load_args {
 	struct registry *reg;

@@ -56,6 +56,8 @@ struct registry {
 	void (*device_name)(const struct obj *o, char *buf, size_t len);
 	/* Names of the kernel's devices of this kind; free with names_free. */
 	int (*list_devices)(char ***names, size_t *n);
+	/* Records an owned object (its owner included). */
+	int (*save)(struct obj *o, char *why);
 };
 
 /* A new object with one reference (the caller's), not yet in the registry. */
@@ -103,6 +105,13 @@ int reg_mkdir(struct registry *reg, const char *name, const char *owner,
 /* rmdir: unlinks an owned object and drops the registry's reference; the
  * caller's reg_put then frees it. Caller holds o->lock. */
 void reg_forget(struct registry *reg, struct obj *o);
+
+/* Renames o (caller holds o->lock) with rename_locked (the kind's rename,
+ * under the registry lock), o taking owner as its new owner. */
+int reg_rename_owned(struct registry *reg, struct obj *o, const char *newname, const char *owner,
+		     int (*rename_locked)(struct obj *o, const char *newname, char *why), char *why);
+/* Start-up: owned objects whose owner is not alive become the user's. */
+void reg_release_orphans(struct registry *reg, const char *kind, bool (*alive)(const char *owner));
 
 /* The error slot for object name: an owned object's own; else the slot of
  * the external device ext_key (the kind's canonical name for it, kept for

@@ -20,6 +20,7 @@ static void obj_release(struct obj *o);
 static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
+static int save_obj(struct obj *o, char *why);
 
 static struct registry pools = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -30,6 +31,7 @@ static struct registry pools = {
 	.external = external_get,
 	.device_name = device_name,
 	.list_devices = list_devices,
+	.save = save_obj,
 };
 
 /* ---- registry ---- */
@@ -425,3 +427,8 @@ const struct dir_kind thin_dir_kind = {
 	.mkdir = dir_mkdir,
 	.errslot = dir_errslot,
 };
+
+static int save_obj(struct obj *o, char *why)
+{
+	return thin_save((struct thin_pool *)o, why);
+}
