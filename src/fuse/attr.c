@@ -48,7 +48,7 @@ static unsigned file_perm(struct node *n, uint64_t *size)
 	*size = ATTR_FILE_SIZE;
 	if (ctx_for(n, &c) != 0)
 		return perm;
-	if (c.kind->read_only && c.kind->read_only(&c))
+	if (c.kind->refuses && c.kind->refuses(&c, NULL))
 		perm &= ~0222u;
 	if (n->file->type == FT_DATA) {
 		struct blockref b;

@@ -106,6 +106,8 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 	if (r)
 		return r;
 	bool wr = (flags & O_ACCMODE) != O_RDONLY;
+	if (wr && b.data_allowed && c->kind->refuses && (r = c->kind->refuses(c, c->why)) != 0)
+		return r;
 	if (wr && (b.read_only || !b.data_allowed))
 		return why_set(c->why, -EROFS, "%s is read-only", b.devpath);
 	if (!b.data_allowed)

@@ -331,9 +331,9 @@ const struct file_def dm_state_files[] = {
 
 /* ---- the object directory ---- */
 
-static bool obj_read_only(struct ctx *c)
+static int obj_refuses(struct ctx *c, char *why)
 {
-	return reg_read_only(&dm_registry, c->comp[1]);
+	return reg_refuses(&dm_registry, c->comp[1], why);
 }
 
 static struct errslot *obj_errslot(struct ctx *c)
@@ -452,7 +452,7 @@ static const struct dir_kind dm_obj_kind = {
 	.subdirs = dm_obj_subdirs,
 	.remove = obj_remove,
 	.rename = obj_rename,
-	.read_only = obj_read_only,
+	.refuses = obj_refuses,
 	.errslot = obj_errslot,
 	.block = dm_block,
 	.event_nr = dm_event_nr,

@@ -439,9 +439,9 @@ static int obj_rename(struct ctx *c, const char *newname)
 	return r;
 }
 
-static bool obj_read_only(struct ctx *c)
+static int obj_refuses(struct ctx *c, char *why)
 {
-	return reg_read_only(&loop_registry, c->comp[1]);
+	return reg_refuses(&loop_registry, c->comp[1], why);
 }
 
 static const struct subdir_def loop_obj_subdirs[] = {
@@ -455,7 +455,7 @@ static const struct dir_kind loop_obj_kind = {
 	.subdirs = loop_obj_subdirs,
 	.remove = obj_remove,
 	.rename = obj_rename,
-	.read_only = obj_read_only,
+	.refuses = obj_refuses,
 	.errslot = obj_errslot,
 	.block = obj_block,
 };

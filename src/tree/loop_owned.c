@@ -52,6 +52,30 @@ int loop_owned_activate(const char *name, dev_t *dev, bool *made, char *why)
 	return r;
 }
 
+bool loop_owned_active(const char *name)
+{
+	struct loop_obj *lo = owned_get(name);
+	if (!lo)
+		return false;
+	pthread_mutex_lock(&lo->obj.lock);
+	bool active = loop_refresh(lo, NULL);
+	pthread_mutex_unlock(&lo->obj.lock);
+	loop_obj_put(lo);
+	return active;
+}
+
+int loop_owned_detach(const char *name, char *why)
+{
+	struct loop_obj *lo = owned_get(name);
+	if (!lo)
+		return 0;
+	pthread_mutex_lock(&lo->obj.lock);
+	int r = loop_detach(lo, why);
+	pthread_mutex_unlock(&lo->obj.lock);
+	loop_obj_put(lo);
+	return r;
+}
+
 int loop_owned_grow(const char *name, uint64_t size, char *why)
 {
 	struct loop_obj *lo = owned_get(name);

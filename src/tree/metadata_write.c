@@ -119,9 +119,15 @@ static int show_size(struct ctx *c, char **out)
 /* Writes need the metadata device to themselves. */
 static int inactive_source(struct ctx *c, struct meta_source *m)
 {
-	int r = meta_owner_source(c, 1, m, true, c->why);
+	struct ctx obj;
+	ctx_up(c, 1, &obj);
+	int r = obj.kind->refuses ? obj.kind->refuses(&obj, c->why) : 0;
+	if (r)
+		return r;
+	r = meta_owner_source(c, 1, m, true, c->why);
 	if (!r && m->live_name[0])
-		r = why_set(c->why, -EBUSY, "dm/%s is active: deactivate it to rewrite its metadata", m->live_name);
+		r = why_set(c->why, -EBUSY, "%s/%s is active: deactivate it to rewrite its metadata", obj.comp[0],
+			    obj.comp[1]);
 	return r;
 }
 

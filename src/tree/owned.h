@@ -25,6 +25,10 @@ int loop_owned_ensure(const char *name, const char *owner, uint64_t size, char *
 /* Attaches it (creating the image when needed); *made: the image was
  * created now. */
 int loop_owned_activate(const char *name, dev_t *dev, bool *made, char *why);
+/* True while it is attached. */
+bool loop_owned_active(const char *name);
+/* Detaches it (the image stays). */
+int loop_owned_detach(const char *name, char *why);
 /* Grows the image and the live device to size bytes. */
 int loop_owned_grow(const char *name, uint64_t size, char *why);
 /* Detaches it, deletes its image and forgets it; none (or one that is not

@@ -57,14 +57,14 @@ int reg_save_owner(const struct obj *o, struct kv_block *b)
 	return o->owner[0] ? kv_add_str(b, "owner", o->owner) : 0;
 }
 
-bool reg_read_only(struct registry *reg, const char *name)
+int reg_refuses(struct registry *reg, const char *name, char *why)
 {
 	struct obj *o = reg_get(reg, name);
 	if (!o)
-		return false;
-	bool ro = obj_may_change(o, NULL) != 0;
+		return 0;
+	int r = obj_may_change(o, why);
 	reg_put(reg, o);
-	return ro;
+	return r;
 }
 
 /* ---- references ---- */

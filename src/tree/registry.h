@@ -71,9 +71,9 @@ int obj_may_change(const struct obj *o, char *why);
 /* Adds the owner to a saved record (nothing for none); reg_load reads it back. */
 int reg_save_owner(const struct obj *o, struct kv_block *b);
 
-/* True when the object called name refuses every change (obj_may_change):
- * for dir_kind.read_only. */
-bool reg_read_only(struct registry *reg, const char *name);
+/* obj_may_change of the object called name (0 when there is none): for
+ * dir_kind.refuses. */
+int reg_refuses(struct registry *reg, const char *name, char *why);
 
 /* The object a request names: the owned one, else a transient external
  * one; NULL when there is neither. Release with reg_put. */

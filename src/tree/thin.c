@@ -264,7 +264,7 @@ static bool owner_alive(const char *owner)
 /* Whether a pool or volume is active is never saved: its dm device says. */
 int thin_startup(char *why)
 {
-	int r = reg_load(&pools, STATE_KIND, THIN_NAME_MAX, load_fields, why);
+	int r = reg_load(&pools, STATE_KIND, THIN_POOL_NAME_MAX, load_fields, why);
 	if (!r) {
 		loop_owned_release_orphans(owner_alive);
 		dm_owned_release_orphans(owner_alive);
@@ -280,9 +280,9 @@ static int pool_dm_name(struct ctx *c, char *buf, size_t len)
 	return 0;
 }
 
-static bool pool_read_only(struct ctx *c)
+static int pool_refuses(struct ctx *c, char *why)
 {
-	return reg_read_only(&pools, c->comp[1]);
+	return reg_refuses(&pools, c->comp[1], why);
 }
 
 static struct errslot *pool_errslot(struct ctx *c)
@@ -360,7 +360,7 @@ static const struct dir_kind pool_kind = {
 	.child = thin_vol_child,
 	.mkdir = thin_vol_mkdir,
 	.remove = pool_remove,
-	.read_only = pool_read_only,
+	.refuses = pool_refuses,
 	.errslot = pool_errslot,
 	.event_nr = dm_event_nr,
 	.event_wait = dm_event_wait,
@@ -394,7 +394,7 @@ static int admit_locked(struct obj *o, char *why)
 
 static int dir_mkdir(struct ctx *c, const char *name)
 {
-	int r = value_check_name(name, THIN_NAME_MAX, c->why, sizeof(c->why));
+	int r = value_check_name(name, THIN_POOL_NAME_MAX, c->why, sizeof(c->why));
 	r = r ? r : reg_mkdir(&pools, name, NULL, admit_locked, c->why);
 	if (r)
 		return r;

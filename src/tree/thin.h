@@ -24,6 +24,8 @@
 #include "registry.h"
 
 #define THIN_NAME_MAX 64
+/* A pool's loops are POOL_tdata and POOL_tmeta: loop names are at most 64. */
+#define THIN_POOL_NAME_MAX (64 - 6)
 #define THIN_DM_NAME_MAX 127
 #define THIN_REF_MAX 128
 #define THIN_FEATURES_MAX 128

@@ -92,6 +92,25 @@ static int data_bytes(const struct thin_pool *p, uint64_t *bytes, char *why)
 	return p->data_dev[0] && !p->obj.external ? ref_size(p->data_dev, bytes, why) : 0;
 }
 
+/* A pool made elsewhere names its devices as MAJ:MIN. */
+static int majmin_size(const char *ref, uint64_t *bytes)
+{
+	unsigned ma, mi;
+	*bytes = 0;
+	return sscanf(ref, "%u:%u", &ma, &mi) == 2 ? kblk_size(makedev(ma, mi), bytes) : 0;
+}
+
+/* The live table's devices, as the kernel shows them (MAJ:MIN). */
+static bool live_devs(const struct thin_pool *p, char meta[32], char data[32])
+{
+	struct kdm_target *t = NULL;
+	size_t n = 0;
+	bool ok = kdm_table(p->obj.name, &t, &n, NULL) == 0 && n == 1 &&
+		  sscanf(t[0].params, "%31s %31s", meta, data) == 2;
+	kdm_targets_free(t, n);
+	return ok;
+}
+
 /* thin_metadata_size's answer for the pool's geometry; 0 before a data size
  * is known. */
 static int tool_metadata_size(const struct thin_pool *p, struct cancel *cancel, uint64_t *bytes, char *why)
@@ -185,7 +204,20 @@ static int format_if_fresh(dev_t dev, char *why)
 		return why_set(why, r, "no device node for the metadata device %u:%u", major(dev), minor(dev));
 	bool present = false;
 	r = kthin_has_superblock(path, &present, why);
-	return r || present ? r : kthin_wipe_superblock(path, why);
+	if (r || present)
+		return r;
+	/* Something else (a file system, a partition table) is not fresh. */
+	struct kv_block b = { 0 };
+	if (kblk_probe(path, 0, 0, &b, NULL) == 0) {
+		const struct kv *t = kv_get(&b, "TYPE");
+		if (!t || !t->str)
+			t = kv_get(&b, "PTTYPE");
+		if (t && t->str)
+			r = why_set(why, -EINVAL, "the metadata device %s holds %s, not a thin pool's metadata: stsfs formats "
+				    "only empty devices (wipe it first)", path, t->str);
+	}
+	kv_block_free(&b);
+	return r ? r : kthin_wipe_superblock(path, why);
 }
 
 static int attach_loop(const struct thin_pool *p, const char *what, uint64_t size, dev_t *dev, char *why)
@@ -209,13 +241,30 @@ static int prepare_data(struct thin_pool *p, uint64_t *bytes, char *why)
 	return attach_loop(p, "tdata", p->data_size, &dev, why);
 }
 
+/* The default size is fixed at the first activation: metadata_size then
+ * reads what the image has. */
 static int prepare_metadata(struct thin_pool *p, struct cancel *cancel, dev_t *dev, char *why)
 {
 	if (p->metadata_dev[0])
 		return dm_resolve_ref(p->metadata_dev, dev, why);
 	uint64_t size;
 	int r = metadata_bytes(p, cancel, &size, why);
-	return r ? r : attach_loop(p, "tmeta", size, dev, why);
+	r = r ? r : attach_loop(p, "tmeta", size, dev, why);
+	if (!r)
+		p->metadata_size = size;
+	return r;
+}
+
+/* A failed activation detaches the loops it attached. */
+static void detach_new_loops(const struct thin_pool *p, const bool was_active[2])
+{
+	const char *what[] = { "tdata", "tmeta" };
+	for (int i = 0; i < 2; i++) {
+		char name[OBJ_NAME_MAX + 1];
+		thin_loop_name(p, what[i], name, sizeof(name));
+		if (!was_active[i])
+			loop_owned_detach(name, NULL);
+	}
 }
 
 int thin_pool_activate(struct thin_pool *p, struct cancel *cancel, char *why)
@@ -223,10 +272,15 @@ int thin_pool_activate(struct thin_pool *p, struct cancel *cancel, char *why)
 	int r = kdm_available(why);
 	if (r || thin_pool_active(p))
 		return r;
-	uint64_t data;
+	uint64_t data, meta_size = p->metadata_size;
 	dev_t meta;
-	char owner[OBJ_OWNER_MAX], *table = NULL;
+	char owner[OBJ_OWNER_MAX], *table = NULL, name[OBJ_NAME_MAX + 1];
 	thin_owner(p, owner, sizeof(owner));
+	bool was_active[2];
+	thin_loop_name(p, "tdata", name, sizeof(name));
+	was_active[0] = loop_owned_active(name);
+	thin_loop_name(p, "tmeta", name, sizeof(name));
+	was_active[1] = loop_owned_active(name);
 	r = prepare_data(p, &data, why);
 	r = r ? r : prepare_metadata(p, cancel, &meta, why);
 	r = r || p->initialized ? r : format_if_fresh(meta, why);
@@ -235,7 +289,12 @@ int thin_pool_activate(struct thin_pool *p, struct cancel *cancel, char *why)
 	r = r ? r : dm_owned_set_table(p->obj.name, table, why);
 	r = r ? r : dm_owned_set_active(p->obj.name, true, why);
 	free(table);
-	if (!r && !p->initialized) {
+	if (r) {
+		p->metadata_size = meta_size;
+		detach_new_loops(p, was_active);
+		return r;
+	}
+	if (!p->initialized || p->metadata_size != meta_size) {
 		p->initialized = true;
 		r = thin_save(p, why);
 	}
@@ -246,8 +305,19 @@ int thin_pool_activate(struct thin_pool *p, struct cancel *cancel, char *why)
  * that metadata/ can work on the inactive pool. */
 int thin_pool_deactivate(struct thin_pool *p, char *why)
 {
-	if (!thin_pool_active(p))
+	struct kdm_info info;
+	if (kdm_info(p->obj.name, &info, NULL) != 0 || !info.exists)
 		return 0;
+	/* Each live volume holds the pool open; anything more is a user. */
+	size_t live = 0;
+	for (size_t i = 0; i < p->nvols; i++) {
+		char name[THIN_DM_NAME_MAX + 1];
+		struct kdm_info vi;
+		thin_vol_dm_name(p->obj.name, p->vols[i].name, name, sizeof(name));
+		live += kdm_info(name, &vi, NULL) == 0 && vi.exists;
+	}
+	if ((size_t)info.open_count > live)
+		return why_set(why, -EBUSY, "thin/%s's device is open by something besides its volumes", p->obj.name);
 	int r = thin_vols_deactivate(p, why);
 	return r ? r : dm_owned_set_active(p->obj.name, false, why);
 }
@@ -352,8 +422,12 @@ static int store_dev(struct thin_pool *p, const char *value, char *field, size_t
 	return r;
 }
 
+/* While active: the device the kernel uses, as MAJ:MIN. */
 static int show_data_dev(struct thin_pool *p, char **out, struct ctx *c)
 {
+	char meta[32], data[32];
+	if (p->data_dev[0] && live_devs(p, meta, data))
+		return show_text(out, "%s\n", data);
 	return show_text(out, "%s%s", p->data_dev, p->data_dev[0] ? "\n" : "");
 }
 
@@ -364,6 +438,9 @@ static int store_data_dev(struct thin_pool *p, const char *value, struct ctx *c)
 
 static int show_metadata_dev(struct thin_pool *p, char **out, struct ctx *c)
 {
+	char meta[32], data[32];
+	if (p->metadata_dev[0] && live_devs(p, meta, data))
+		return show_text(out, "%s\n", meta);
 	return show_text(out, "%s%s", p->metadata_dev, p->metadata_dev[0] ? "\n" : "");
 }
 
@@ -375,8 +452,13 @@ static int store_metadata_dev(struct thin_pool *p, const char *value, struct ctx
 static int show_metadata_size(struct thin_pool *p, char **out, struct ctx *c)
 {
 	uint64_t bytes = 0;
-	int r = p->metadata_dev[0] && !p->obj.external ? ref_size(p->metadata_dev, &bytes, c->why)
-						     : metadata_bytes(p, c->cancel, &bytes, c->why);
+	int r;
+	if (p->obj.external)
+		r = majmin_size(p->metadata_dev, &bytes);
+	else if (p->metadata_dev[0])
+		r = ref_size(p->metadata_dev, &bytes, c->why);
+	else
+		r = metadata_bytes(p, c->cancel, &bytes, c->why);
 	return r ? r : show_u64(out, bytes);
 }
 

@@ -45,6 +45,8 @@ static int vol_table(const struct thin_pool *p, const struct thin_vol *v, char *
 
 /* ---- activation and the pool's thins ---- */
 
+static int thin_listed(struct ctx *pool, uint32_t id, bool *listed, char *why);
+
 static int create_thin(struct thin_pool *p, struct thin_vol *v, char *why)
 {
 	char msg[64], odm[THIN_DM_NAME_MAX + 1];
@@ -77,20 +79,42 @@ static int create_thin(struct thin_pool *p, struct thin_vol *v, char *why)
 	return thin_save(p, why);
 }
 
-static int vol_activate(struct thin_pool *p, struct thin_vol *v, char *why)
+/* A thin id the pool's metadata has already (a restored dump, a reused
+ * metadata device) refuses create_thin: say so. */
+static int explain_create(struct ctx *c, struct thin_pool *p, struct thin_vol *v, int r)
 {
+	struct ctx pool;
+	bool listed = false;
+	ctx_up(c, 1, &pool);
+	if (thin_listed(&pool, v->thin_id, &listed, NULL) == 0 && listed)
+		return why_set(c->why, -EEXIST, "thin id %" PRIu32 " exists in thin/%s's metadata but is no volume's here "
+			       "(write another thin_id)", v->thin_id, p->obj.name);
+	return r;
+}
+
+static int vol_activate(struct thin_pool *p, struct thin_vol *v, struct ctx *c)
+{
+	char *why = c->why;
 	char name[THIN_DM_NAME_MAX + 1], owner[OBJ_OWNER_MAX], *table = NULL;
 	vol_dm(p, v, name, sizeof(name));
 	if (dm_live(name))
 		return 0;
 	if (!thin_pool_active(p))
 		return thin_not_active(p, why);
+	const struct thin_vol *o = v->origin[0] ? thin_vol_find(p, v->origin) : NULL;
+	uint64_t size = v->size;
+	if (!v->size && o) /* a snapshot is as large as its origin unless told */
+		v->size = o->size;
 	if (!v->size)
 		return why_set(why, -EINVAL, "write size first");
 	bool was_created = v->created;
-	int r = v->created ? 0 : create_thin(p, v, why);
+	int r = 0;
+	if (!v->created && (r = create_thin(p, v, why)) != 0) {
+		v->size = size;
+		return explain_create(c, p, v, r);
+	}
 	vol_owner(p, v->name, owner, sizeof(owner));
-	r = r ? r : dm_owned_ensure(name, owner, why);
+	r = dm_owned_ensure(name, owner, why);
 	r = r ? r : vol_table(p, v, &table);
 	r = r ? r : dm_owned_set_table(name, table, why);
 	r = r ? r : dm_owned_set_active(name, true, why);
@@ -111,8 +135,17 @@ static int vol_deactivate(struct thin_pool *p, struct thin_vol *v, char *why)
 	return dm_live(name) ? dm_owned_set_active(name, false, why) : 0;
 }
 
+/* None goes unless all can: an open one is found before any is removed. */
 int thin_vols_deactivate(struct thin_pool *p, char *why)
 {
+	for (size_t i = 0; i < p->nvols; i++) {
+		char name[THIN_DM_NAME_MAX + 1];
+		struct kdm_info info;
+		vol_dm(p, &p->vols[i], name, sizeof(name));
+		if (kdm_info(name, &info, NULL) == 0 && info.exists && info.open_count > 0)
+			return why_set(why, -EBUSY, "thin/%s/%s is open (mounted or in use): close it first", p->obj.name,
+				       p->vols[i].name);
+	}
 	int r = 0;
 	for (size_t i = 0; !r && i < p->nvols; i++)
 		r = vol_deactivate(p, &p->vols[i], why);
@@ -167,7 +200,7 @@ static int delete_thin(struct ctx *pool, struct thin_pool *p, struct thin_vol *v
 
 /* ---- the files ---- */
 
-typedef int (*vol_store_fn)(struct thin_pool *p, struct thin_vol *v, const char *value, char *why);
+typedef int (*vol_store_fn)(struct thin_pool *p, struct thin_vol *v, const char *value, struct ctx *c);
 typedef int (*vol_show_fn)(struct thin_pool *p, struct thin_vol *v, char **out);
 
 static int with_vol(struct ctx *c, const char *value, vol_store_fn store, vol_show_fn show, char **out)
@@ -181,7 +214,7 @@ static int with_vol(struct ctx *c, const char *value, vol_store_fn store, vol_sh
 	if (!r && store)
 		r = obj_may_change(&p->obj, c->why);
 	if (!r)
-		r = store ? store(p, v, value, c->why) : show(p, v, out);
+		r = store ? store(p, v, value, c) : show(p, v, out);
 	pthread_mutex_unlock(&p->obj.lock);
 	thin_pool_put(p);
 	return r;
@@ -198,8 +231,9 @@ static int show_size(struct thin_pool *p, struct thin_vol *v, char **out)
 	return show_text(out, "%" PRIu64 "\n", v->size);
 }
 
-static int store_size(struct thin_pool *p, struct thin_vol *v, const char *value, char *why)
+static int store_size(struct thin_pool *p, struct thin_vol *v, const char *value, struct ctx *c)
 {
+	char *why = c->why;
 	uint64_t size;
 	int r = value_parse_size(value, &size, why, STSFS_WHY_LEN);
 	if (r)
@@ -229,8 +263,9 @@ static int show_thin_id(struct thin_pool *p, struct thin_vol *v, char **out)
 	return show_text(out, "%" PRIu32 "\n", v->thin_id);
 }
 
-static int store_thin_id(struct thin_pool *p, struct thin_vol *v, const char *value, char *why)
+static int store_thin_id(struct thin_pool *p, struct thin_vol *v, const char *value, struct ctx *c)
 {
+	char *why = c->why;
 	uint64_t id;
 	int r = value_parse_u64(value, &id, why, STSFS_WHY_LEN);
 	if (r)
@@ -257,8 +292,9 @@ static int show_origin(struct thin_pool *p, struct thin_vol *v, char **out)
 	return show_text(out, "%s%s", v->origin, v->origin[0] ? "\n" : "");
 }
 
-static int store_origin(struct thin_pool *p, struct thin_vol *v, const char *value, char *why)
+static int store_origin(struct thin_pool *p, struct thin_vol *v, const char *value, struct ctx *c)
 {
+	char *why = c->why;
 	if (strcmp(value, v->origin) == 0)
 		return 0;
 	if (v->created)
@@ -290,13 +326,14 @@ static int show_active(struct thin_pool *p, struct thin_vol *v, char **out)
 	return show_text(out, "%d\n", dm_live(name));
 }
 
-static int store_active(struct thin_pool *p, struct thin_vol *v, const char *value, char *why)
+static int store_active(struct thin_pool *p, struct thin_vol *v, const char *value, struct ctx *c)
 {
+	char *why = c->why;
 	bool on;
 	int r = value_parse_bool(value, &on, why, STSFS_WHY_LEN);
 	if (r)
 		return r;
-	return on ? vol_activate(p, v, why) : vol_deactivate(p, v, why);
+	return on ? vol_activate(p, v, c) : vol_deactivate(p, v, why);
 }
 
 #define VOL_RW(fname)                                                                          \
@@ -425,13 +462,13 @@ static struct errslot *vol_errslot(struct ctx *c)
 	return dm_owned_errslot(name);
 }
 
-static bool vol_read_only(struct ctx *c)
+static int vol_refuses(struct ctx *c, char *why)
 {
 	struct thin_pool *p = thin_ctx_pool(c);
-	bool ro = p && obj_may_change(&p->obj, NULL) != 0;
+	int r = p ? obj_may_change(&p->obj, why) : 0;
 	if (p)
 		thin_pool_put(p);
-	return ro;
+	return r;
 }
 
 static void forget_vol(struct thin_pool *p, struct thin_vol *v)
@@ -553,7 +590,7 @@ const struct dir_kind thin_vol_kind = {
 	.subdirs = vol_subdirs,
 	.remove = vol_remove,
 	.rename = vol_rename,
-	.read_only = vol_read_only,
+	.refuses = vol_refuses,
 	.errslot = vol_errslot,
 	.block = dm_block,
 	.dm_name = vol_dm_name,
