@@ -116,10 +116,11 @@ struct dir_kind {
 	/* Object operations, with c naming the object itself. */
 	int (*remove)(struct ctx *c);
 	int (*rename)(struct ctx *c, const char *newname);
-	/* True when the object refuses every write by policy (a device stsfs
-	 * did not make, without --manage-external): its files show no write
-	 * bits. NULL: never. */
-	bool (*read_only)(struct ctx *c);
+	/* 0 when the object accepts changes; else the errno every change gets
+	 * (EPERM: a device stsfs did not make, without --manage-external;
+	 * EBUSY: an object another object owns) with the reason in why (may
+	 * be NULL). Its files then show no write bits. NULL: always 0. */
+	int (*refuses)(struct ctx *c, char *why);
 	/* NULL: errors go to the nearest directory above that has one. */
 	struct errslot *(*errslot)(struct ctx *c);
 	/* Block objects: the device, -ENODEV while inactive. */
