@@ -409,6 +409,38 @@ check "s1 up after the reboot" put "$T/p/s1/active" 1
 eq "$(head -c $((4 * MiB)) "$T/p/s1/data" | md5sum)" "$(cat "$WORK/s1.sum")" "s1's data after a reboot"
 tmeta=$(cat "$L/p_tmeta/device")
 
+t "pools made elsewhere: read-only, --manage-external removes them"
+check "loop/xm" mkloop xm 8M
+check "loop/xd" mkloop xd 16M
+check "dm/hand: a pool through dm/" mkdm hand "0 32768 thin-pool loop/xm loop/xd 128 0"
+contains "$(lsd "$T")" "hand " "thin/ lists dm/hand's pool"
+eq "$(cat "$T/hand/active") $(cat "$T/hand/data_size") $(cat "$T/hand/block_size")" "1 16777216 65536" "read from its table"
+eq "$(cat "$T/hand/data_dev")" "$(cat "$L/xd/dev")" "data_dev as MAJ:MIN"
+eq "$(cat "$T/hand/metadata_size")" "8388608" "metadata_size is the device's"
+expect_err EBUSY bash -c "echo 0 > '$T/hand/active'"
+contains "$(cat "$T/hand/error")" "belongs to dm/hand" "a dm/ pool is changed through dm/"
+expect_err EBUSY rmdir "$T/hand"
+check "rmdir dm/hand" rmdir "$D/hand"
+xm=$(cat "$L/xm/dev") xd=$(cat "$L/xd/dev")
+check "dmsetup create ext" dmsetup create ext --table "0 32768 thin-pool $xm $xd 128 0"
+contains "$(lsd "$T")" "ext " "thin/ lists a dmsetup pool"
+eq "$(stat -c %A "$T/ext/active")" "-r--r--r--" "its files are read-only"
+expect_err EPERM bash -c "echo 0 > '$T/ext/active'"
+contains "$(cat "$T/ext/error")" "--manage-external" "error says how to manage it"
+expect_err EPERM mkdir "$T/ext/v"
+expect_err EPERM rmdir "$T/ext"
+eq "$(jq -r .result "$T/ext/metadata/check.json")" "ok" "its metadata/ reads"
+stop_daemon
+check "restart with --manage-external" start_daemon --manage-external
+check "active 0 removes it" put "$T/ext/active" 0
+check "gone from the kernel" bash -c "! dmsetup info ext >/dev/null 2>&1"
+check "dmsetup create ext again" dmsetup create ext --table "0 32768 thin-pool $xm $xd 128 0"
+check "rmdir removes it" rmdir "$T/ext"
+check "gone again" bash -c "! dmsetup info ext >/dev/null 2>&1"
+stop_daemon
+check "restart without" start_daemon
+check "rmdir loop/xm loop/xd" rmdir "$L/xm" "$L/xd"
+
 t "teardown"
 eq "$(skey "$T/p/status" held_metadata_root)" "-" "no metadata snapshot held"
 eq "$(dms p 4)" "-" "dmsetup: no held root"
