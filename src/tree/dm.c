@@ -401,12 +401,12 @@ int dm_rename_locked(struct dm_obj *o, const char *newname, char *why)
 		return r;
 	char old[sizeof(o->obj.name)];
 	snprintf(old, sizeof(old), "%s", o->obj.name);
-	snprintf(o->obj.name, sizeof(o->obj.name), "%s", newname);
+	reg_rename_locked(&dm_registry, &o->obj, newname);
 	r = dm_save(o, why);
 	if (r) { /* keep the kernel and the record in step */
 		if (dm_is_active(o, NULL))
 			kdm_rename(newname, old, NULL);
-		snprintf(o->obj.name, sizeof(o->obj.name), "%s", old);
+		reg_rename_locked(&dm_registry, &o->obj, old);
 		return r;
 	}
 	state_delete(STATE_KIND, old);

@@ -404,10 +404,10 @@ int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why)
 	if (move_image && renameat2(AT_FDCWD, old_img, AT_FDCWD, new_img, RENAME_NOREPLACE) < 0)
 		return why_set(why, errno == EEXIST ? -EEXIST : -errno, "cannot rename image %s to %s: %s", old_img,
 			       new_img, errno == EEXIST ? "that file exists and is not this object's image" : strerror(errno));
-	snprintf(lo->obj.name, sizeof(lo->obj.name), "%s", newname);
+	reg_rename_locked(&loop_registry, &lo->obj, newname);
 	int r = loop_save(lo, why);
 	if (r) { /* keep the image and the record in step */
-		snprintf(lo->obj.name, sizeof(lo->obj.name), "%s", old);
+		reg_rename_locked(&loop_registry, &lo->obj, old);
 		if (move_image)
 			rename(new_img, old_img);
 		return r;

@@ -79,12 +79,44 @@ void reg_unlock(struct registry *reg)
 	pthread_mutex_unlock(&reg->lock);
 }
 
+static size_t name_bucket(const char *name)
+{
+	size_t h = 14695981039346656037u;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211u;
+	return h % REG_BUCKETS;
+}
+
 struct obj *reg_find_locked(struct registry *reg, const char *name)
 {
-	for (struct obj *o = reg->owned; o; o = o->next)
+	for (struct obj *o = reg->by_name[name_bucket(name)]; o; o = o->next_hash)
 		if (strcmp(o->name, name) == 0)
 			return o;
 	return NULL;
+}
+
+static void index_locked(struct registry *reg, struct obj *o)
+{
+	struct obj **b = &reg->by_name[name_bucket(o->name)];
+	o->next_hash = *b;
+	*b = o;
+}
+
+static void unindex_locked(struct registry *reg, struct obj *o)
+{
+	for (struct obj **pp = &reg->by_name[name_bucket(o->name)]; *pp; pp = &(*pp)->next_hash) {
+		if (*pp == o) {
+			*pp = o->next_hash;
+			return;
+		}
+	}
+}
+
+void reg_rename_locked(struct registry *reg, struct obj *o, const char *newname)
+{
+	unindex_locked(reg, o);
+	snprintf(o->name, sizeof(o->name), "%s", newname);
+	index_locked(reg, o);
 }
 
 struct obj *reg_get_owned(struct registry *reg, const char *name)
@@ -137,6 +169,7 @@ static void link_locked(struct registry *reg, struct obj *o)
 {
 	o->next = reg->owned;
 	reg->owned = o;
+	index_locked(reg, o);
 }
 
 static void link_owned(struct registry *reg, struct obj *o)
@@ -169,6 +202,7 @@ void reg_forget(struct registry *reg, struct obj *o)
 	for (struct obj **pp = &reg->owned; *pp; pp = &(*pp)->next) {
 		if (*pp == o) {
 			*pp = o->next;
+			unindex_locked(reg, o);
 			break;
 		}
 	}

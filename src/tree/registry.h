@@ -32,13 +32,19 @@ struct obj {
 	char owner[OBJ_OWNER_MAX];
 	struct errslot err;
 	struct obj *next;      /* owned list; registry lock */
+	struct obj *next_hash; /* name index; registry lock */
 };
+
+/* Buckets of a registry's name index: lookups stay constant up to tens of
+ * thousands of objects. */
+#define REG_BUCKETS 4096
 
 struct ext_err;
 
 struct registry {
 	pthread_mutex_t lock;
 	struct obj *owned;
+	struct obj *by_name[REG_BUCKETS];
 	/* Error slots of external devices: they outlive the transient objects,
 	 * so that `error` still explains a failed write after it. */
 	struct ext_err *ext_errors;
@@ -89,6 +95,9 @@ bool reg_owns(struct registry *reg, const char *name);
 void reg_lock(struct registry *reg);
 void reg_unlock(struct registry *reg);
 struct obj *reg_find_locked(struct registry *reg, const char *name);
+/* An owned object takes a new name (rename, and its undo). Caller holds the
+ * registry lock. */
+void reg_rename_locked(struct registry *reg, struct obj *o, const char *newname);
 
 /* Start-up: an owned object for each one saved under state kind `kind`
  * (also the word for it in messages) with a valid name of at most name_max
