@@ -208,6 +208,7 @@ int main(int argc, char *argv[])
 	if (fo.debug)
 		fuse_opt_add_arg(&args, "-d");
 	ret = tree_run(&args, fo.mountpoint, fo.foreground, fo.singlethread);
+	state_sync();
 out:
 	for (size_t i = 0; i < opts.n_allow_backing; i++)
 		free(opts.allow_backing[i]);

@@ -1,5 +1,7 @@
 /* What must survive a restart: one small key=value file per object under
- * <state-dir>/<kind>/<name>, replaced atomically (temp + fsync + rename). */
+ * <state-dir>/<kind>/<name>, replaced atomically (temp + rename). A save
+ * survives a SIGKILL of the daemon at once and power loss within about a
+ * second (group commit, src/state/commit.c). */
 #ifndef STSFS_STATE_H
 #define STSFS_STATE_H
 
@@ -8,6 +10,10 @@
 int state_init(const char *dir, char *why);
 int state_save(const char *kind, const char *name, const struct kv_block *b, char *why);
 int state_delete(const char *kind, const char *name);
+/* Group commit: path is fsync'd (and its directory) within a second. */
+void state_commit_later(const char *path);
+/* Every save so far is durable when this returns. */
+void state_sync(void);
 /* Calls cb for every saved object of a kind, in name order; a file that does
  * not parse is reported through cb's `why` argument (b is NULL then). */
 int state_load(const char *kind, void (*cb)(const char *name, const struct kv_block *b, const char *why, void *arg),

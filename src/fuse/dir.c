@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stsfs/state.h"
+
 struct dirbuf {
 	char **names;
 	mode_t *types;
@@ -250,9 +252,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	refuse_file_op(req, parent, name, "create");
 }
 
+
+/* fsync(2) on an object's directory: its saved state is durable now. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	state_sync();
+	fuse_reply_err(req, 0);
+}
 void dir_ops(struct fuse_lowlevel_ops *ops)
 {
 	ops->opendir = op_opendir;
+	ops->fsyncdir = op_fsyncdir;
 	ops->readdir = op_readdir;
 	ops->releasedir = op_releasedir;
 	ops->mkdir = op_mkdir;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stsfs/state.h"
 #include "stsfs/value.h"
 #include "watch.h"
 
@@ -362,6 +363,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 		r = errno;
 		data_failed(h, -r, "%s", "flushing the device");
 	}
+	/* fsync(2) on an object's file makes the saved state durable now
+	 * rather than at the next group commit. */
+	if (h->fd < 0)
+		state_sync();
 	fuse_reply_err(req, r);
 }
 

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,23 @@ static void kind_dir(const char *kind, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", state_dir, kind);
 }
 
+/* The kinds' directories, made once. */
+static int made_dir(const char *dir)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char made[8][PATH_MAX];
+	static size_t n;
+	pthread_mutex_lock(&lock);
+	bool known = false;
+	for (size_t i = 0; i < n && !known; i++)
+		known = strcmp(made[i], dir) == 0;
+	int r = known ? 0 : fs_mkdir_p(dir);
+	if (!known && !r && n < 8)
+		snprintf(made[n++], PATH_MAX, "%s", dir);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
 static int write_all(int fd, const char *s, size_t len)
 {
 	while (len) {
@@ -48,7 +67,7 @@ int state_save(const char *kind, const char *name, const struct kv_block *b, cha
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
 	kind_dir(kind, dir, sizeof(dir));
-	int r = fs_mkdir_p(dir);
+	int r = made_dir(dir);
 	if (r)
 		return why_set(why, r, "cannot create %s: %s", dir, strerror(-r));
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -62,8 +81,6 @@ int state_save(const char *kind, const char *name, const struct kv_block *b, cha
 		r = -errno;
 	} else {
 		r = write_all(fd, text, strlen(text));
-		if (!r && fsync(fd) < 0)
-			r = -errno;
 		if (close(fd) < 0 && !r)
 			r = -errno;
 		if (!r && rename(tmp, path) < 0)
@@ -74,12 +91,7 @@ int state_save(const char *kind, const char *name, const struct kv_block *b, cha
 	free(text);
 	if (r)
 		return why_set(why, r, "cannot save state of %s/%s: %s", kind, name, strerror(-r));
-	/* The rename itself must be durable for a SIGKILL'd daemon to find it. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	state_commit_later(path);
 	return 0;
 }
 

@@ -210,11 +210,15 @@ int loop_sizing_failed(const char *path, uint64_t size, int err, char *why)
 static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 {
 	loop_image_path(lo, path, len);
-	int r = fs_mkdir_p(opts.image_dir);
-	if (r)
-		return why_set(why, r, "cannot create image directory %s: %s", opts.image_dir, strerror(-r));
 	int flags = O_RDWR | O_CLOEXEC | (lo->image_made ? 0 : O_CREAT | O_EXCL);
 	int fd = open(path, flags, 0600);
+	int r = 0;
+	if (fd < 0 && errno == ENOENT && !lo->image_made) { /* the first image: make the directory */
+		r = fs_mkdir_p(opts.image_dir);
+		if (r)
+			return why_set(why, r, "cannot create image directory %s: %s", opts.image_dir, strerror(-r));
+		fd = open(path, flags, 0600);
+	}
 	if (fd < 0 && errno == EEXIST)
 		return why_set(why, -EEXIST, "%s exists and is not this object's image", path);
 	if (fd < 0)
