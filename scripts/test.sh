@@ -23,5 +23,6 @@ for t in tests/vm/test_*.sh; do
 	[ -e "$t" ] || continue
 	run "$t (in the VM)" tests/vm/run-in-vm.sh -- bash "$t"
 done
+run "bench smoke (bench/run.sh --tiny; never asserts on timings)" bench/run.sh --tiny
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
