@@ -87,7 +87,7 @@ start_daemon "$W/state" "$W/img" "$MNT"
 
 echo "stsfs bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, rounds=$ROUNDS$([ "$TINY" = 1 ] && echo ', --tiny')"
 echo "state dir $W/state on $(df --output=source,fstype "$W" | tail -1 | tr -s ' ' ' ') (the default /var/lib/stsfs: $(df --output=source,fstype /var/lib 2>/dev/null | tail -1 | tr -s ' ' ' '))"
-echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src include meson.build 2>/dev/null || echo ' plus uncommitted changes in src/ include/')"
 echo
 header
 
