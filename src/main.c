@@ -23,6 +23,7 @@ struct cli {
 	char *state_dir;
 	char *owner;
 	char *mode;
+	char *cache_timeout;
 	int allow_host_devices;
 	int manage_external;
 	int help;
@@ -43,6 +44,8 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("--owner %s", owner),
 	CLI_OPT("--mode=%s", mode),
 	CLI_OPT("--mode %s", mode),
+	CLI_OPT("--cache-timeout=%s", cache_timeout),
+	CLI_OPT("--cache-timeout %s", cache_timeout),
 	CLI_OPT("--allow-host-devices", allow_host_devices),
 	CLI_OPT("--manage-external", manage_external),
 	CLI_OPT("--help", help),
@@ -82,6 +85,7 @@ static void usage(const char *prog)
 	       "    --manage-external      let users change and remove devices stsfs did not create\n"
 	       "    --owner UID:GID        owner of the tree (root)\n"
 	       "    --mode MODE            mode of directories, and the base of file modes (0755)\n"
+	       "    --cache-timeout SECS   how long the kernel may keep names and attributes (1; 0: never)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          print the version\n\n",
 	       prog);
@@ -111,6 +115,18 @@ static int parse_mode(const char *s)
 		return -1;
 	}
 	opts.mode = (mode_t)m;
+	return 0;
+}
+
+static int parse_cache_timeout(const char *s)
+{
+	char *end;
+	double t = strtod(s, &end);
+	if (!*s || *end || !(t >= 0 && t <= 3600)) {
+		fprintf(stderr, "stsfs: --cache-timeout wants seconds from 0 to 3600, not '%s'\n", s);
+		return -1;
+	}
+	opts.cache_timeout = t;
 	return 0;
 }
 
@@ -156,6 +172,7 @@ static void free_cli(struct cli *cli)
 	free(cli->state_dir);
 	free(cli->owner);
 	free(cli->mode);
+	free(cli->cache_timeout);
 }
 
 int main(int argc, char *argv[])
@@ -187,7 +204,9 @@ int main(int argc, char *argv[])
 	opts.allow_host_devices = cli.allow_host_devices;
 	opts.manage_external = cli.manage_external;
 	opts.mode = 0755;
+	opts.cache_timeout = 1;
 	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
+	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0) ||
 	    resolve_allowed(&cli) != 0)
 		goto out;
 

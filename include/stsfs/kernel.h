@@ -166,6 +166,14 @@ int kthin_has_superblock(const char *devpath, bool *present, char *why);
 /* Zeroes the superblock block: the kernel then formats fresh metadata. */
 int kthin_wipe_superblock(const char *devpath, char *why);
 
+/* ---- uevents ---- */
+
+/* A socket that hears every block uevent; -errno where netlink is closed. */
+int kuevent_open(char *why);
+/* Blocks until the next uevent of a loop or dm device (devname: loop3,
+ * dm-1). */
+int kuevent_next(int fd, char *devname, size_t len);
+
 /* ---- system facts ---- */
 
 void ksys_kernel_release(char *buf, size_t len);

@@ -26,6 +26,7 @@ struct options {
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
+	double cache_timeout; /* seconds the kernel may keep names; 0: none */
 };
 extern struct options opts;
 
@@ -112,6 +113,11 @@ struct dir_kind {
 	/* Dynamic children (objects). */
 	int (*list)(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg);
 	const struct dir_kind *(*child)(struct ctx *c, const char *name);
+	/* True when the child called name changes only through stsfs (an
+	 * object it keeps), so that the kernel may cache the name; others
+	 * (devices made elsewhere, partitions) are looked up every time.
+	 * NULL: never cached. */
+	bool (*kept)(struct ctx *c, const char *name);
 	int (*mkdir)(struct ctx *c, const char *name);
 	/* Object operations, with c naming the object itself. */
 	int (*remove)(struct ctx *c);

@@ -83,15 +83,20 @@ static void fill_attr(struct node *n, struct stat *st)
 	}
 }
 
-void reply_entry(fuse_req_t req, struct node *n)
+void entry_of(struct node *n, bool cached, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	n->cached = cached;
+	e->attr_timeout = cached ? cache_timeout() : 0;
+	e->entry_timeout = e->attr_timeout;
+	fill_attr(n, &e->attr);
+}
+
+void reply_entry(fuse_req_t req, struct node *n, bool cached)
 {
 	struct fuse_entry_param e;
-	memset(&e, 0, sizeof(e));
-	e.ino = n->ino;
-	/* Listings follow the kernel: never let the VFS cache what exists. */
-	e.attr_timeout = 0;
-	e.entry_timeout = 0;
-	fill_attr(n, &e.attr);
+	entry_of(n, cached, &e);
 	if (fuse_reply_entry(req, &e) != 0)
 		node_forget(n->ino, 1);
 }
@@ -114,7 +119,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	reply_entry(req, n);
+	reply_entry(req, n, f.cached);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -139,7 +144,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	struct stat st;
 	fill_attr(n, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, n->cached ? cache_timeout() : 0);
 }
 
 /* Truncation means nothing for attributes (a write replaces the value) or

@@ -122,6 +122,42 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	free(buf);
 }
 
+/* As readdir, with each entry's attributes (and a lookup reference the
+ * kernel takes): `ls -l` then needs no LOOKUP per name. "." and ".." carry
+ * none (the kernel ignores them). */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dirbuf *d = (struct dirbuf *)(uintptr_t)fi->fh;
+	struct node *dir = node_get(ino);
+	struct ctx c;
+	char *buf = malloc(size);
+	if (!buf || !dir || ctx_for_dir(dir, &c) != 0) {
+		free(buf);
+		fuse_reply_err(req, buf ? ENOENT : ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct fuse_entry_param e = { .attr = { .st_mode = d->types[i] } };
+		struct found f;
+		struct node *n = NULL;
+		bool dots = strcmp(d->names[i], ".") == 0 || strcmp(d->names[i], "..") == 0;
+		if (!dots && resolve(&c, d->names[i], &f))
+			n = node_child(dir, d->names[i], f.dir, f.file, f.json);
+		if (n)
+			entry_of(n, f.cached, &e);
+		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &e, (off_t)(i + 1));
+		if (need > size - used) {
+			if (n)
+				node_forget(n->ino, 1); /* not sent: the kernel takes no reference */
+			break;
+		}
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	dirbuf_free((struct dirbuf *)(uintptr_t)fi->fh);
@@ -155,6 +191,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -r);
 		return;
 	}
+	cache_all_changed(); /* async: mkdir holds the directory's lock */
 	if (!resolve(&c, name, &f) || !f.dir) {
 		fuse_reply_err(req, EIO);
 		return;
@@ -163,7 +200,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!n)
 		fuse_reply_err(req, ENOMEM);
 	else
-		reply_entry(req, n);
+		reply_entry(req, n, f.cached);
 }
 
 /* Resolves (parent, name) to an object directory ctx, or replies an error. */
@@ -198,6 +235,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	cache_all_changed();
 	fuse_reply_err(req, 0);
 }
 
@@ -223,6 +261,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, -r);
 		return;
 	}
+	/* The kernel moves its dentry to the new name: the node follows. */
+	struct node *p = node_get(parent);
+	if (p)
+		node_rename(p, name, newname);
+	cache_all_changed();
 	fuse_reply_err(req, 0);
 }
 
@@ -264,6 +307,7 @@ void dir_ops(struct fuse_lowlevel_ops *ops)
 	ops->opendir = op_opendir;
 	ops->fsyncdir = op_fsyncdir;
 	ops->readdir = op_readdir;
+	ops->readdirplus = op_readdirplus;
 	ops->releasedir = op_releasedir;
 	ops->mkdir = op_mkdir;
 	ops->rmdir = op_rmdir;

@@ -171,6 +171,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* Only a writer has anything to do at close (FOPEN_NOFLUSH). */
+	fi->noflush = !wants_write;
 	if (fuse_reply_open(req, fi) != 0)
 		fh_free(h);
 }
@@ -238,6 +240,8 @@ static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
 	free(val);
 	if (r < 0 && r != -EINTR)
 		report(&c, r, false);
+	if (r >= 0) /* what the object shows may have changed (active: data, device) */
+		cache_dir_changed(h->node->parent);
 	return r;
 }
 

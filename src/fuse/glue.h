@@ -23,6 +23,7 @@ struct node {
 	const struct file_def *file;
 	bool json;
 	bool hashed;
+	bool cached; /* the kernel may keep its name and attributes */
 	struct node *next_ino, *next_name;
 };
 
@@ -32,6 +33,7 @@ struct found {
 	const struct dir_kind *dir;
 	const struct file_def *file;
 	bool json;
+	bool cached; /* the kernel may keep the name (dir_kind.kept) */
 };
 
 struct node *node_get(fuse_ino_t ino);
@@ -40,6 +42,8 @@ struct node *node_get(fuse_ino_t ino);
 struct node *node_child(struct node *parent, const char *name, const struct dir_kind *dir,
 			const struct file_def *file, bool json);
 void node_forget(fuse_ino_t ino, uint64_t count);
+/* The kernel moved (parent, name)'s dentry to newname (a rename). */
+void node_rename(struct node *parent, const char *name, const char *newname);
 /* A node is still valid when its parent still resolves its name to it. */
 bool node_valid(struct node *n);
 
@@ -59,7 +63,20 @@ void report(struct ctx *c, int r, bool top_level);
 void interruptible(fuse_req_t req, struct ctx *c, struct cancel *cancel);
 void uninterruptible(fuse_req_t req, struct ctx *c);
 
-void reply_entry(fuse_req_t req, struct node *n);
+/* n's entry (ino, attributes, timeouts); cached: the kernel may keep it
+ * (found.cached). reply_entry replies with it. */
+void entry_of(struct node *n, bool cached, struct fuse_entry_param *e);
+void reply_entry(fuse_req_t req, struct node *n, bool cached);
+/* Calls cb for every node the kernel holds (under the node table's lock:
+ * cb must not take it). */
+void node_each(void (*cb)(struct node *n, void *arg), void *arg);
+
+/* The kernel's caches (cache.c): the entry and attribute timeout (0: none),
+ * and what drops them when a directory's content changed. */
+void cache_start(struct fuse_session *se, double timeout);
+double cache_timeout(void);
+void cache_dir_changed(struct node *dir);
+void cache_all_changed(void);
 
 /* Each file's share of the operations. */
 void attr_ops(struct fuse_lowlevel_ops *ops);

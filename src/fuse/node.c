@@ -114,6 +114,44 @@ void node_forget(fuse_ino_t ino, uint64_t count)
 	pthread_mutex_unlock(&nodes_lock);
 }
 
+void node_rename(struct node *parent, const char *name, const char *newname)
+{
+	char *copy = strdup(newname);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&nodes_lock);
+	struct node *moved = NULL, *stale = NULL;
+	for (struct node *n = by_name[name_hash(parent->ino, name)]; n && !moved; n = n->next_name)
+		if (n->parent == parent && strcmp(n->name, name) == 0)
+			moved = n;
+	for (struct node *n = by_name[name_hash(parent->ino, newname)]; n && !stale; n = n->next_name)
+		if (n->parent == parent && strcmp(n->name, newname) == 0)
+			stale = n;
+	if (stale)
+		unhash_name(stale); /* a name the kernel no longer has */
+	if (moved) {
+		unhash_name(moved);
+		free(moved->name);
+		moved->name = copy;
+		copy = NULL;
+		size_t h = name_hash(parent->ino, newname);
+		moved->next_name = by_name[h];
+		by_name[h] = moved;
+		moved->hashed = true;
+	}
+	pthread_mutex_unlock(&nodes_lock);
+	free(copy);
+}
+
+void node_each(void (*cb)(struct node *n, void *arg), void *arg)
+{
+	pthread_mutex_lock(&nodes_lock);
+	for (size_t b = 0; b < NODE_BUCKETS; b++)
+		for (struct node *n = by_ino[b]; n; n = n->next_ino)
+			cb(n, arg);
+	pthread_mutex_unlock(&nodes_lock);
+}
+
 /* ctx for a directory node (files use their parent's). */
 int ctx_for_dir(struct node *dir, struct ctx *c)
 {
@@ -210,7 +248,7 @@ static bool find_file(struct ctx *c, const char *name, struct found *out)
 			bool plain = strcmp(name, f->name) == 0;
 			bool json = f->kv && strncmp(name, f->name, len) == 0 && strcmp(name + len, ".json") == 0;
 			if ((plain || json) && file_visible(c, f)) {
-				*out = (struct found){ NULL, f, json };
+				*out = (struct found){ NULL, f, json, true };
 				return true;
 			}
 		}
@@ -224,14 +262,14 @@ bool resolve(struct ctx *c, const char *name, struct found *out)
 		return true;
 	for (const struct subdir_def *s = c->kind->subdirs; s && s->name; s++) {
 		if (strcmp(s->name, name) == 0 && subdir_visible(c, s)) {
-			*out = (struct found){ s->kind, NULL, false };
+			*out = (struct found){ s->kind, NULL, false, true };
 			return true;
 		}
 	}
 	if (c->kind->child) {
 		const struct dir_kind *k = c->kind->child(c, name);
 		if (k) {
-			*out = (struct found){ k, NULL, false };
+			*out = (struct found){ k, NULL, false, c->kind->kept && c->kind->kept(c, name) };
 			return true;
 		}
 	}

@@ -45,6 +45,7 @@ int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bo
 	if (fuse_session_mount(se, mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(foreground);
+	cache_start(se, opts.cache_timeout);
 	if (single_thread) {
 		ret = fuse_session_loop(se);
 	} else {

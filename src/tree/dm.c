@@ -480,6 +480,11 @@ int dm_admit_locked(struct obj *o, char *why)
 	return r ? r : dm_save(dm_of(o), why);
 }
 
+static bool dir_kept(struct ctx *c, const char *name)
+{
+	return reg_owns(&dm_registry, name);
+}
+
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = value_check_name(name, DM_NAME_MAX, c->why, sizeof(c->why));
@@ -496,6 +501,7 @@ const struct dir_kind dm_dir_kind = {
 	.files = { reg_dir_files },
 	.list = dir_list,
 	.child = dir_child,
+	.kept = dir_kept,
 	.mkdir = dir_mkdir,
 	.errslot = dir_errslot,
 };

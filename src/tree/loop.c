@@ -483,6 +483,11 @@ int loop_admit_locked(struct obj *o, char *why)
 	return loop_save(loop_of(o), why);
 }
 
+static bool dir_kept(struct ctx *c, const char *name)
+{
+	return reg_owns(&loop_registry, name);
+}
+
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = loop_check_new_name(name, c->why);
@@ -499,6 +504,7 @@ const struct dir_kind loop_dir_kind = {
 	.files = { reg_dir_files },
 	.list = dir_list,
 	.child = dir_child,
+	.kept = dir_kept,
 	.mkdir = dir_mkdir,
 	.errslot = dir_errslot,
 };

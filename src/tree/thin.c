@@ -358,6 +358,7 @@ static const struct dir_kind pool_kind = {
 	.subdirs = pool_subdirs,
 	.list = thin_vol_list,
 	.child = thin_vol_child,
+	.kept = thin_vol_kept,
 	.mkdir = thin_vol_mkdir,
 	.remove = pool_remove,
 	.refuses = pool_refuses,
@@ -392,6 +393,11 @@ static int admit_locked(struct obj *o, char *why)
 	return thin_save(pool_of(o), why);
 }
 
+static bool dir_kept(struct ctx *c, const char *name)
+{
+	return reg_owns(&pools, name);
+}
+
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = value_check_name(name, THIN_POOL_NAME_MAX, c->why, sizeof(c->why));
@@ -424,6 +430,7 @@ const struct dir_kind thin_dir_kind = {
 	.files = { reg_dir_files },
 	.list = dir_list,
 	.child = dir_child,
+	.kept = dir_kept,
 	.mkdir = dir_mkdir,
 	.errslot = dir_errslot,
 };

@@ -89,6 +89,7 @@ extern const struct dir_kind thin_vol_kind;
 struct thin_vol *thin_vol_find(struct thin_pool *p, const char *name);
 int thin_vol_list(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg);
 const struct dir_kind *thin_vol_child(struct ctx *c, const char *name);
+bool thin_vol_kept(struct ctx *c, const char *name);
 int thin_vol_mkdir(struct ctx *c, const char *name);
 /* Deactivates every volume (-EBUSY, naming it, when one is open). */
 int thin_vols_deactivate(struct thin_pool *p, char *why);

@@ -624,6 +624,16 @@ const struct dir_kind *thin_vol_child(struct ctx *c, const char *name)
 	return found ? &thin_vol_kind : NULL;
 }
 
+/* A pool's volumes change only through stsfs. */
+bool thin_vol_kept(struct ctx *c, const char *name)
+{
+	struct thin_pool *p = thin_ctx_pool(c);
+	bool kept = p && !p->obj.external;
+	if (p)
+		thin_pool_put(p);
+	return kept;
+}
+
 static uint32_t lowest_free_id(const struct thin_pool *p)
 {
 	for (uint32_t id = 0;; id++) {

@@ -1,0 +1,173 @@
+/* The kernel's caches of names (dentries) and attributes: how long it may
+ * keep them, and telling it when they change.
+ *
+ * A write to an object's file drops the names the kernel holds in the
+ * object's directory before the write returns. mkdir, rmdir and mv (which
+ * may change objects elsewhere: a thin pool's loops and dm devices), and
+ * what others change (losetup, dmsetup, a device going away) arriving as a
+ * block uevent, drop every name the kernel holds below the root, from a
+ * thread of their own. Names of objects stsfs does not keep (devices made
+ * elsewhere, partitions) are never cached (dir_kind.kept). Without uevents
+ * (no netlink, as in some sandboxes) nothing is cached.
+ *
+ * File contents are never cached (attribute files use direct I/O), and
+ * neither is a name that does not exist (lookups that fail are not kept). */
+#include "glue.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct inval {
+	fuse_ino_t parent; /* 0: the node's attributes (ino) */
+	fuse_ino_t ino;
+	char *name;
+	struct inval *next;
+};
+
+static struct fuse_session *session;
+static double timeout_s;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static struct inval *queue, **tail = &queue;
+
+double cache_timeout(void)
+{
+	return timeout_s;
+}
+
+static struct inval *inval_new(fuse_ino_t parent, fuse_ino_t ino, const char *name)
+{
+	struct inval *e = calloc(1, sizeof(*e));
+	if (!e || (name && !(e->name = strdup(name)))) {
+		free(e);
+		return NULL; /* the timeout still bounds how stale it gets */
+	}
+	e->parent = parent;
+	e->ino = ino;
+	return e;
+}
+
+/* ENOENT: the kernel did not hold it; nothing to drop. */
+static void send_all(struct inval *list)
+{
+	while (list) {
+		struct inval *e = list;
+		list = e->next;
+		if (e->parent)
+			fuse_lowlevel_notify_inval_entry(session, e->parent, e->name, strlen(e->name));
+		else
+			fuse_lowlevel_notify_inval_inode(session, e->ino, -1, 0);
+		free(e->name);
+		free(e);
+	}
+}
+
+static void *notifier(void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&lock);
+		while (!queue)
+			pthread_cond_wait(&wake, &lock);
+		struct inval *list = queue;
+		queue = NULL;
+		tail = &queue;
+		pthread_mutex_unlock(&lock);
+		send_all(list);
+	}
+	return arg;
+}
+
+struct scope {
+	const struct node *dir; /* NULL: every node below the root's own */
+	struct inval *list, **tail;
+};
+
+static void add(struct scope *s, fuse_ino_t parent, fuse_ino_t ino, const char *name)
+{
+	struct inval *e = inval_new(parent, ino, name);
+	if (e) {
+		*s->tail = e;
+		s->tail = &e->next;
+	}
+}
+
+static void collect(struct node *n, void *arg)
+{
+	struct scope *s = arg;
+	if (n->parent && (s->dir ? n->parent == s->dir : n->parent->parent != NULL)) {
+		add(s, n->parent->ino, n->ino, n->name);
+		add(s, 0, n->ino, NULL);
+	}
+}
+
+/* A write changed what an object shows (active: data, device, ...): the
+ * names the kernel holds in its directory go before the write returns, so
+ * that the writer's next lookup sees the change. Safe from the request:
+ * a write holds its file's lock, not the directory's. */
+void cache_dir_changed(struct node *dir)
+{
+	if (!timeout_s || !session)
+		return;
+	struct scope s = { dir, NULL, &s.list };
+	node_each(collect, &s);
+	add(&s, 0, dir->ino, NULL);
+	send_all(s.list);
+}
+
+/* Everything below the root's own names, from the notifier thread: mkdir,
+ * rmdir and mv hold their directory's lock until they return, and owners
+ * change objects in other directories. */
+void cache_all_changed(void)
+{
+	if (!timeout_s || !session)
+		return;
+	struct scope s = { NULL, NULL, &s.list };
+	node_each(collect, &s);
+	if (!s.list)
+		return;
+	pthread_mutex_lock(&lock);
+	*tail = s.list;
+	tail = s.tail;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Uevents come in bursts (a loop attach is several): one sweep per burst. */
+static void *listener(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char dev[64];
+	while (kuevent_next(fd, dev, sizeof(dev)) == 0) {
+		struct timespec settle = { 0, 20 * 1000 * 1000 };
+		nanosleep(&settle, NULL);
+		cache_all_changed();
+	}
+	return NULL;
+}
+
+void cache_start(struct fuse_session *se, double timeout)
+{
+	session = se;
+	char why[STSFS_WHY_LEN] = "";
+	int fd = timeout > 0 ? kuevent_open(why) : -1;
+	pthread_t t;
+	if (fd < 0 || pthread_create(&t, NULL, notifier, NULL) != 0) {
+		if (timeout > 0)
+			fprintf(stderr, "stsfs: names are not cached: %s\n", why[0] ? why : "no thread");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	pthread_detach(t);
+	if (pthread_create(&t, NULL, listener, (void *)(intptr_t)fd) != 0) {
+		fprintf(stderr, "stsfs: names are not cached: no thread\n");
+		close(fd);
+		return;
+	}
+	pthread_detach(t);
+	timeout_s = timeout;
+}
