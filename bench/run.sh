@@ -87,7 +87,13 @@ start_daemon "$W/state" "$W/img" "$MNT"
 
 echo "stsfs bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, rounds=$ROUNDS$([ "$TINY" = 1 ] && echo ', --tiny')"
 echo "state dir $W/state on $(df --output=source,fstype "$W" | tail -1 | tr -s ' ' ' ') (the default /var/lib/stsfs: $(df --output=source,fstype /var/lib 2>/dev/null | tail -1 | tr -s ' ' ' '))"
-echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src include meson.build 2>/dev/null || echo ' plus uncommitted changes in src/ include/')"
+if commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); then
+	git -C "$ROOT" diff --quiet HEAD -- src include meson.build 2>/dev/null ||
+		commit+=" plus uncommitted changes in src/ include/"
+else
+	commit=${STSFS_BENCH_COMMIT:-"unknown (not a git checkout; name it with STSFS_BENCH_COMMIT)"}
+fi
+echo "commit $commit"
 echo
 header
 
@@ -141,6 +147,9 @@ for n in "${SCALES[@]}"; do
 	mk_us=$("$BT" mkdirs "$L" bench_ "$have" "$n")
 	mk_per=$(awk -v t="$mk_us" -v k="$((n - have))" 'BEGIN { printf "%.0f", t / k }')
 	have=$n
+	# Let the daemon's group commit of the new objects (within a second)
+	# finish before measuring, so that its fsyncs do not land in the rows.
+	sleep 1.5
 	if [ "$n" = "$LS_OBJECTS" ]; then
 		compare "readdir+stat of loop/, $n objects (C)" \
 			"\$BT lsl 1 \$L" \
