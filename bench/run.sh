@@ -68,7 +68,7 @@ cleanup() {
 	for o in x b; do
 		[ -d "$L/$o" ] && { echo 0 >"$L/$o/active"; rmdir "$L/$o"; } 2>/dev/null
 	done
-	for o in "$L"/bench_*; do
+	for o in "$L"/bench_*; do # an interrupted lifecycle
 		[ -d "$o" ] && rmdir "$o" 2>/dev/null
 	done
 	stop_daemon "$MNT"
@@ -137,14 +137,15 @@ compare "data write ${DATA_MIB} MiB (dd bs=1M)" \
 echo 0 >"$L/b/active"
 rmdir "$L/b"
 
-# 3. and 4. Listing and scale: inactive objects bench_0 ... bench_N-1.
+# 3. and 4. Listing and scale: inactive objects idle_0 ... idle_N-1 (left to
+# the state dir's removal at exit: they hold nothing else).
 mkdir "$W/tmpfs"
 mount -t tmpfs -o size=64M bench "$W/tmpfs"
 "$BT" mkdirs "$W/tmpfs" e 0 "$LS_OBJECTS" >/dev/null
 have=0
 declare -a SCALE_ROWS=()
 for n in "${SCALES[@]}"; do
-	mk_us=$("$BT" mkdirs "$L" bench_ "$have" "$n")
+	mk_us=$("$BT" mkdirs "$L" idle_ "$have" "$n")
 	mk_per=$(awk -v t="$mk_us" -v k="$((n - have))" 'BEGIN { printf "%.0f", t / k }')
 	have=$n
 	# Let the daemon's group commit of the new objects (within a second)
@@ -166,7 +167,7 @@ for n in "${SCALES[@]}"; do
 	for r in $(seq "$sr"); do
 		ls_s+="$("$BT" exec 1 ls -l "$L")"$'\n'
 		all_s+="$("$BT" readall 1 "$L" size)"$'\n'
-		one_s+="$("$BT" read "$ITER" "$L/bench_0/size")"$'\n'
+		one_s+="$("$BT" read "$ITER" "$L/idle_0/size")"$'\n'
 	done
 	SCALE_ROWS+=("$(printf '%-8s %14s %16s %14s %12s %10s' "$n" \
 		"$(fmt_us "$(printf '%s' "$ls_s" | median)")" \
