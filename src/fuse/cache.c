@@ -2,11 +2,13 @@
  * keep them, and telling it when they change.
  *
  * A write to an object's file drops the names the kernel holds in the
- * object's directory before the write returns. mkdir, rmdir and mv (which
- * may change objects elsewhere: a thin pool's loops and dm devices), and
- * what others change (losetup, dmsetup, a device going away) arriving as a
- * block uevent, drop every name the kernel holds below the root, from a
- * thread of their own. Names of objects stsfs does not keep (devices made
+ * object's directory before the write returns. rmdir and mv (which may
+ * change objects elsewhere: a thin pool's loops and dm devices), and what
+ * others change (losetup, dmsetup, a device going away) arriving as a
+ * block uevent, ask for a sweep that drops every object directory the
+ * kernel holds (and with it everything below), from a thread of its own;
+ * requests made while one is pending are one sweep. mkdir drops nothing:
+ * failed lookups are never cached. Names of objects stsfs does not keep (devices made
  * elsewhere, partitions) are never cached (dir_kind.kept). Without uevents
  * (no netlink, as in some sandboxes) nothing is cached.
  *
@@ -66,17 +68,27 @@ static void send_all(struct inval *list)
 	}
 }
 
+static bool sweep_wanted;
+
+static void sweep(void);
+
+/* Sends what writes queued, and runs the sweeps asked for; any number of
+ * requests for a sweep made while one is pending are one sweep. */
 static void *notifier(void *arg)
 {
 	for (;;) {
 		pthread_mutex_lock(&lock);
-		while (!queue)
+		while (!queue && !sweep_wanted)
 			pthread_cond_wait(&wake, &lock);
 		struct inval *list = queue;
+		bool want = sweep_wanted;
 		queue = NULL;
 		tail = &queue;
+		sweep_wanted = false;
 		pthread_mutex_unlock(&lock);
 		send_all(list);
+		if (want)
+			sweep();
 	}
 	return arg;
 }
@@ -98,9 +110,15 @@ static void add(struct scope *s, fuse_ino_t parent, fuse_ino_t ino, const char *
 static void collect(struct node *n, void *arg)
 {
 	struct scope *s = arg;
-	if (n->parent && (s->dir ? n->parent == s->dir : n->parent->parent != NULL)) {
+	if (!n->parent)
+		return;
+	if (s->dir && n->parent == s->dir) {
 		add(s, n->parent->ino, n->ino, n->name);
 		add(s, 0, n->ino, NULL);
+	} else if (!s->dir && n->dir && n->parent->parent && !n->parent->parent->parent) {
+		/* An object's directory (loop/x, dm/x, thin/p): dropping it
+		 * drops everything the kernel holds below it. */
+		add(s, n->parent->ino, n->ino, n->name);
 	}
 }
 
@@ -118,20 +136,24 @@ void cache_dir_changed(struct node *dir)
 	send_all(s.list);
 }
 
-/* Everything below the root's own names, from the notifier thread: mkdir,
- * rmdir and mv hold their directory's lock until they return, and owners
- * change objects in other directories. */
+/* Every object's directory the kernel holds, from the notifier thread. */
+static void sweep(void)
+{
+	struct scope s = { NULL, NULL, &s.list };
+	node_each(collect, &s);
+	send_all(s.list);
+}
+
+/* rmdir and mv (which may change objects in other directories:
+ * a thin pool's loops and dm devices) and uevents ask for a sweep; they
+ * hold their directory's lock until they return, so it runs later, on the
+ * notifier thread. */
 void cache_all_changed(void)
 {
 	if (!timeout_s || !session)
 		return;
-	struct scope s = { NULL, NULL, &s.list };
-	node_each(collect, &s);
-	if (!s.list)
-		return;
 	pthread_mutex_lock(&lock);
-	*tail = s.list;
-	tail = s.tail;
+	sweep_wanted = true;
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 }

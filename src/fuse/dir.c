@@ -191,7 +191,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -r);
 		return;
 	}
-	cache_all_changed(); /* async: mkdir holds the directory's lock */
+	/* Nothing to drop: failed lookups are never cached, so the new name
+	 * (and what an owner made elsewhere) is found at once. */
 	if (!resolve(&c, name, &f) || !f.dir) {
 		fuse_reply_err(req, EIO);
 		return;
