@@ -24,7 +24,8 @@ struct fh {
 	bool pending;     /* a checked value (file_def.check) to store at close */
 	int refused;      /* errno of a refused write: later writes fail too */
 	int fd;           /* FT_DATA: the device */
-	int dfd;          /* FT_DATA, opened O_DIRECT: the device, O_DIRECT */
+	int dfd;          /* FT_DATA: the device, O_DIRECT (-1 where it cannot) */
+	bool direct;      /* FT_DATA: the writer asked for O_DIRECT */
 	/* Pollable files: the event counter the text was rendered at. */
 	uint64_t id;
 	bool has_event;
@@ -117,10 +118,12 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 	h->fd = open(b.devpath, mode | (flags & (O_SYNC | O_DSYNC)));
 	if (h->fd < 0)
 		return why_set(c->why, -errno, "cannot open %s: %s", b.devpath, strerror(errno));
-	/* A direct writer's writes reach the device before write(2) returns,
-	 * and so does the device's refusal (a thin pool out of space). */
-	if (wr && (flags & O_DIRECT))
-		h->dfd = open(b.devpath, mode | O_DIRECT);
+	/* Aligned reads bypass the device's page cache, as the device node
+	 * read with O_DIRECT does. A direct writer's writes reach the device
+	 * before write(2) returns, and so does the device's refusal (a thin
+	 * pool out of space). */
+	h->dfd = open(b.devpath, mode | O_DIRECT);
+	h->direct = wr && (flags & O_DIRECT) && h->dfd >= 0;
 	return 0;
 }
 
@@ -177,9 +180,70 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh_free(h);
 }
 
+#define DIRECT_ALIGN 4096
+
+/* Each thread's buffer for O_DIRECT reads (aligned, as O_DIRECT needs),
+ * kept between requests and freed when the thread ends. */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+struct read_buf {
+	void *mem;
+	size_t len;
+};
+
+static void read_buf_free(void *p)
+{
+	struct read_buf *b = p;
+	free(b->mem);
+	free(b);
+}
+
+static void read_buf_init(void)
+{
+	pthread_key_create(&read_buf_key, read_buf_free);
+}
+
+static void *read_buf(size_t size)
+{
+	pthread_once(&read_buf_once, read_buf_init);
+	struct read_buf *b = pthread_getspecific(read_buf_key);
+	if (!b && (b = calloc(1, sizeof(*b))) && pthread_setspecific(read_buf_key, b) != 0) {
+		free(b);
+		b = NULL;
+	}
+	if (b && b->len < size) {
+		free(b->mem);
+		b->len = 0;
+		if (posix_memalign(&b->mem, DIRECT_ALIGN, size) != 0)
+			b->mem = NULL;
+		else
+			b->len = size;
+	}
+	return b ? b->mem : NULL;
+}
+
+/* A sector-aligned read straight from the device (O_DIRECT); false when
+ * the read is not aligned or direct I/O is refused: the caller splices. */
+static bool read_direct(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
+	void *mem;
+	if (h->dfd < 0 || off % 512 || size % 512 || !(mem = read_buf(size)))
+		return false;
+	ssize_t n = pread(h->dfd, mem, size, off);
+	if (n < 0 && errno == EINVAL)
+		return false;
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, mem, (size_t)n);
+	return true;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->fd >= 0 && read_direct(req, h, size, off))
+		return;
 	if (h->fd >= 0) {
 		/* Device bytes: spliced from the device without a copy here. */
 		struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -272,8 +336,6 @@ static void data_failed(struct fh *h, int r, const char *fmt, ...)
 /* O_DIRECT needs memory aligned to the device's blocks: the request's
  * bytes are copied into such a buffer. Writes whose offset or length are
  * not whole sectors go through the page cache and are synced. */
-#define DIRECT_ALIGN 4096
-
 static ssize_t write_direct(struct fh *h, struct fuse_bufvec *in, size_t size, off_t off)
 {
 	void *mem = NULL;
@@ -302,7 +364,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		out.buf[0].fd = h->fd;
 		out.buf[0].pos = off;
-		ssize_t n = h->dfd >= 0 ? write_direct(h, in, size, off) : fuse_buf_copy(&out, in, 0);
+		ssize_t n = h->direct ? write_direct(h, in, size, off) : fuse_buf_copy(&out, in, 0);
 		if (n < 0) {
 			data_failed(h, (int)n, "writing %zu bytes at offset %lld", size, (long long)off);
 			fuse_reply_err(req, (int)-n);
