@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,13 +155,8 @@ int kloop_attach(const struct kloop_config *cfg, int *nr, char *why)
 	return r;
 }
 
-int kloop_query(int nr, struct kloop_state *st)
+static void query_sysfs(int nr, struct kloop_state *st)
 {
-	memset(st, 0, sizeof(*st));
-	if (sysfs_read(nr, "loop/backing_file", st->backing, sizeof(st->backing)) != 0)
-		return -ENXIO;
-	st->nr = nr;
-	st->dev = makedev(LOOP_MAJOR, nr);
 	st->offset = sysfs_u64(nr, "loop/offset");
 	st->sizelimit = sysfs_u64(nr, "loop/sizelimit");
 	st->autoclear = sysfs_u64(nr, "loop/autoclear");
@@ -169,17 +165,44 @@ int kloop_query(int nr, struct kloop_state *st)
 	st->read_only = sysfs_u64(nr, "ro");
 	st->size_bytes = sysfs_u64(nr, "size") * 512;
 	st->sector_size = (uint32_t)sysfs_u64(nr, "queue/logical_block_size");
+}
+
+/* One sysfs read (the backing file's path: also whether the device is
+ * bound) and the device's own ioctls for the rest. */
+int kloop_query(int nr, struct kloop_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (sysfs_read(nr, "loop/backing_file", st->backing, sizeof(st->backing)) != 0)
+		return -ENXIO;
+	st->nr = nr;
+	st->dev = makedev(LOOP_MAJOR, nr);
+	int fd = open_loop(nr, O_RDONLY, NULL);
+	struct loop_info64 info;
+	if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) != 0) {
+		/* No device node to ask (or detached meanwhile): sysfs has all
+		 * but the backing file's identity. */
+		if (fd >= 0)
+			close(fd);
+		query_sysfs(nr, st);
+		return 0;
+	}
 	/* Identity of the backing file: the path may have been renamed or
 	 * deleted, the inode is what the device really uses. */
-	int fd = open_loop(nr, O_RDONLY, NULL);
-	if (fd >= 0) {
-		struct loop_info64 info;
-		if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0) {
-			st->backing_dev = (dev_t)info.lo_device;
-			st->backing_ino = (ino_t)info.lo_inode;
-		}
-		close(fd);
-	}
+	st->backing_dev = (dev_t)info.lo_device;
+	st->backing_ino = (ino_t)info.lo_inode;
+	st->offset = info.lo_offset;
+	st->sizelimit = info.lo_sizelimit;
+	st->autoclear = info.lo_flags & LO_FLAGS_AUTOCLEAR;
+	st->partscan = info.lo_flags & LO_FLAGS_PARTSCAN;
+	st->direct_io = info.lo_flags & LO_FLAGS_DIRECT_IO;
+	int ro = 0, ssz = 0;
+	uint64_t bytes = 0;
+	st->read_only = ioctl(fd, BLKROGET, &ro) == 0 ? ro != 0 : (info.lo_flags & LO_FLAGS_READ_ONLY);
+	if (ioctl(fd, BLKGETSIZE64, &bytes) == 0)
+		st->size_bytes = bytes;
+	if (ioctl(fd, BLKSSZGET, &ssz) == 0)
+		st->sector_size = (uint32_t)ssz;
+	close(fd);
 	return 0;
 }
 
