@@ -51,7 +51,13 @@ int dm_kv_status(struct ctx *c, struct kv_doc *doc)
 	struct dm_obj *o = dm_ctx_obj(c);
 	if (!o)
 		return -ENOENT;
-	int r = dm_is_active(o, NULL) ? status_blocks(o->obj.name, doc, c->why) : 0;
+	/* One ioctl: a device that is not there (inactive) has no status. */
+	char reason[STSFS_WHY_LEN] = "";
+	int r = status_blocks(o->obj.name, doc, reason);
+	if (r == -ENXIO)
+		r = 0;
+	else if (r)
+		why_set(c->why, r, "%s", reason);
 	dm_obj_put(o);
 	return r;
 }

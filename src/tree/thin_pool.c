@@ -355,14 +355,13 @@ static int set_transaction(const struct thin_pool *p, uint64_t from, uint64_t to
 int thin_pool_change(struct thin_pool *p, const char *msg, char *why)
 {
 	uint64_t t = 0;
-	int r = transaction_id(p, &t, why);
-	r = r ? r : set_transaction(p, t, t + 1, why);
-	if (r)
-		return r;
-	r = dm_owned_message(p->obj.name, msg, NULL, why);
-	if (r)
+	char reason[STSFS_WHY_LEN] = "";
+	int r = transaction_id(p, &t, reason);
+	r = r ? r : set_transaction(p, t, t + 1, reason);
+	if (!r && (r = dm_owned_message(p->obj.name, msg, NULL, reason)) != 0)
 		set_transaction(p, t + 1, t, NULL);
-	return r;
+	/* Name the change: the refusal may be the transaction id's message. */
+	return r ? why_set(why, r, "%s: %s", msg, reason) : 0;
 }
 
 /* ---- the files ---- */

@@ -58,6 +58,7 @@ errtext() {
 	ENOTEMPTY) echo "Directory not empty" ;;
 	EXDEV) echo "Invalid cross-device link" ;;
 	EIO) echo "Input/output error" ;;
+	EOPNOTSUPP) echo "Operation not supported" ;;
 	*) echo "$1" ;;
 	esac
 }

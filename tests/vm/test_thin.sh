@@ -409,6 +409,34 @@ check "s1 up after the reboot" put "$T/p/s1/active" 1
 eq "$(head -c $((4 * MiB)) "$T/p/s1/data" | md5sum)" "$(cat "$WORK/s1.sum")" "s1's data after a reboot"
 tmeta=$(cat "$L/p_tmeta/device")
 
+t "a read-only pool: mode ro in status, refused writes and creates explained"
+check "mkdir thin/r" mkdir "$T/r"
+check "r data_size" put "$T/r/data_size" 8M
+check "r active" put "$T/r/active" 1
+check "r/v" mkvol r v 16M
+check "write 64K to r/v" dd if=/dev/urandom of="$T/r/v/data" bs=64k count=1 oflag=direct conv=notrunc status=none
+check "r inactive" put "$T/r/active" 0
+check "features read_only" put "$T/r/features" read_only
+check "r active, read-only" put "$T/r/active" 1
+eq "$(skey "$T/r/status" mode)" "ro" "status mode=ro"
+check "r/v active" put "$T/r/v/active" 1
+check "mapped data reads" dd if="$T/r/v/data" of=/dev/null bs=64k count=1 status=none
+expect_err EIO dd if=/dev/zero of="$T/r/v/data" bs=64k count=1 seek=8 oflag=direct conv=notrunc status=none
+contains "$(cat "$T/r/v/error")" "data: writing 65536 bytes at offset 524288" "the refused write is in error"
+check "mkdir r/w" mkdir "$T/r/w"
+check "r/w size" put "$T/r/w/size" 16M
+expect_err EOPNOTSUPP bash -c "echo 1 > '$T/r/w/active'"
+contains "$(cat "$T/r/w/error")" "create_thin" "the refused create_thin is named"
+contains "$(cat "$T/r/w/error")" "READ_ONLY" "with the kernel's reason"
+eq "$(skey "$T/r/status" transaction_id)" "1" "a refused create leaves the transaction id"
+check "r inactive again" put "$T/r/active" 0
+check "features rw" put "$T/r/features" ""
+check "r active, rw" put "$T/r/active" 1
+eq "$(skey "$T/r/status" mode)" "rw" "status mode=rw"
+check "r/w now" put "$T/r/w/active" 1
+check "rmdir r/v r/w" rmdir "$T/r/v" "$T/r/w"
+check "rmdir r" rmdir "$T/r"
+
 t "pools made elsewhere: read-only, --manage-external removes them"
 check "loop/xm" mkloop xm 8M
 check "loop/xd" mkloop xd 16M
