@@ -25,6 +25,7 @@
 #define STATE_KIND "loop"
 
 static int obj_init(struct obj *o);
+static void obj_release(struct obj *o);
 static struct obj *external_get(const char *name);
 static void device_name(const struct obj *o, char *buf, size_t len);
 static int list_devices(char ***names, size_t *n);
@@ -35,6 +36,7 @@ struct registry loop_registry = {
 	.dir_error = ERRSLOT_INIT,
 	.obj_size = sizeof(struct loop_obj),
 	.init = obj_init,
+	.release = obj_release,
 	.external = external_get,
 	.device_name = device_name,
 	.list_devices = list_devices,
@@ -51,6 +53,23 @@ static struct loop_obj *loop_of(struct obj *o)
 static int obj_init(struct obj *o)
 {
 	loop_of(o)->nr = -1;
+	/* The path is allocated: a fixed PATH_MAX per object was most of the
+	 * daemon's memory at ten thousand objects. */
+	return (loop_of(o)->backing = strdup("")) ? 0 : -ENOMEM;
+}
+
+static void obj_release(struct obj *o)
+{
+	free(loop_of(o)->backing);
+}
+
+int loop_set_backing(struct loop_obj *lo, const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	free(lo->backing);
+	lo->backing = copy;
 	return 0;
 }
 
@@ -65,7 +84,7 @@ static bool nr_owned_locked(int nr)
 
 static void fill_from_kernel(struct loop_obj *lo, const struct kloop_state *st)
 {
-	snprintf(lo->backing, sizeof(lo->backing), "%s", st->backing);
+	loop_set_backing(lo, st->backing);
 	lo->size = st->size_bytes;
 	lo->offset = st->offset;
 	lo->sizelimit = st->sizelimit;
@@ -527,7 +546,8 @@ static int load_fields(struct obj *o, const struct kv_block *b)
 {
 	struct loop_obj *lo = loop_of(o);
 	const struct kv *bf = kv_get(b, "backing_file");
-	snprintf(lo->backing, sizeof(lo->backing), "%s", bf && bf->str ? bf->str : "");
+	if (loop_set_backing(lo, bf && bf->str ? bf->str : "") != 0)
+		return -ENOMEM;
 	lo->size = kv_u64(b, "size");
 	lo->offset = kv_u64(b, "offset");
 	lo->sizelimit = kv_u64(b, "sizelimit");

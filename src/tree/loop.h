@@ -18,7 +18,7 @@ _Static_assert(LOOP_NAME_MAX <= OBJ_NAME_MAX, "loop names fit struct obj");
 struct loop_obj {
 	struct obj obj;         /* first: the registry's part */
 	/* configuration */
-	char backing[PATH_MAX]; /* "" = owned image <image-dir>/NAME.img */
+	char *backing;          /* "" = owned image <image-dir>/NAME.img; never NULL */
 	uint64_t size, offset, sizelimit;
 	uint32_t sector_size;
 	bool read_only, autoclear, partscan, direct_io;
@@ -46,6 +46,9 @@ int loop_set_size(struct loop_obj *lo, uint64_t size, char *why);
 /* The object loop/NAME/... names (NULL when none); release with loop_obj_put. */
 struct loop_obj *loop_ctx_obj(struct ctx *c);
 void loop_obj_put(struct loop_obj *lo);
+
+/* Replaces the backing file's path (a copy; -ENOMEM leaves the old one). */
+int loop_set_backing(struct loop_obj *lo, const char *path);
 
 /* Records the object's configuration and binding (owned objects only). */
 int loop_save(struct loop_obj *lo, char *why);

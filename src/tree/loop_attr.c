@@ -80,11 +80,12 @@ static int store_backing(struct loop_obj *lo, const char *value, char *why)
 	char old[PATH_MAX];
 	uint64_t old_size = lo->size;
 	snprintf(old, sizeof(old), "%s", lo->backing);
-	snprintf(lo->backing, sizeof(lo->backing), "%s", real);
+	if (loop_set_backing(lo, real) != 0)
+		return why_set(why, -ENOMEM, "out of memory");
 	lo->size = 0; /* the size now follows the file */
 	int r = loop_save(lo, why);
 	if (r) {
-		snprintf(lo->backing, sizeof(lo->backing), "%s", old);
+		loop_set_backing(lo, old);
 		lo->size = old_size;
 	}
 	return r;
