@@ -113,8 +113,8 @@ static void collect(struct node *n, void *arg)
 	if (!n->parent)
 		return;
 	if (s->dir && n->parent == s->dir) {
+		/* The next lookup of the name brings fresh attributes too. */
 		add(s, n->parent->ino, n->ino, n->name);
-		add(s, 0, n->ino, NULL);
 	} else if (!s->dir && n->dir && n->parent->parent && !n->parent->parent->parent) {
 		/* An object's directory (loop/x, dm/x, thin/p): dropping it
 		 * drops everything the kernel holds below it. */

@@ -34,15 +34,31 @@ static int with_store(struct ctx *c, const char *value, loop_store_fn fn)
 	return r;
 }
 
+/* The kernel's state of the device a read renders: queried once per read
+ * (with_show), not once more per field. */
+static __thread const struct kloop_state *seen;
+
+/* The device's state now, or NULL while it is not bound. */
+static const struct kloop_state *query(const struct loop_obj *lo, struct kloop_state *buf)
+{
+	if (lo->nr < 0)
+		return NULL;
+	if (seen && seen->nr == lo->nr)
+		return seen;
+	return kloop_query(lo->nr, buf) == 0 ? buf : NULL;
+}
+
 static int with_show(struct ctx *c, char **out, loop_show_fn fn)
 {
 	struct loop_obj *lo = loop_ctx_obj(c);
 	if (!lo)
 		return -ENOENT;
 	pthread_mutex_lock(&lo->obj.lock);
-	if (!lo->obj.external)
-		loop_refresh(lo, NULL);
+	struct kloop_state st;
+	bool live = lo->obj.external ? kloop_query(lo->nr, &st) == 0 : loop_refresh(lo, &st);
+	seen = live ? &st : NULL;
 	int r = fn(lo, out);
+	seen = NULL;
 	pthread_mutex_unlock(&lo->obj.lock);
 	loop_obj_put(lo);
 	return r;
@@ -104,10 +120,11 @@ static uint64_t backing_bytes(const struct loop_obj *lo)
 
 static int show_size(struct loop_obj *lo, char **out)
 {
-	struct kloop_state st;
+	struct kloop_state buf;
+	const struct kloop_state *st = query(lo, &buf);
 	uint64_t size = lo->size;
-	if (is_active(lo) && kloop_query(lo->nr, &st) == 0)
-		size = st.size_bytes;
+	if (st)
+		size = st->size_bytes;
 	else if (lo->backing[0])
 		size = backing_bytes(lo);
 	return show_text(out, "%" PRIu64 "\n", size);
@@ -192,10 +209,11 @@ static int show_sizelimit(struct loop_obj *lo, char **out)
 
 static int show_sector_size(struct loop_obj *lo, char **out)
 {
-	struct kloop_state st;
+	struct kloop_state buf;
+	const struct kloop_state *st = query(lo, &buf);
 	uint32_t v = lo->sector_size ? lo->sector_size : 512;
-	if (is_active(lo) && kloop_query(lo->nr, &st) == 0)
-		v = st.sector_size;
+	if (st)
+		v = st->sector_size;
 	return show_text(out, "%u\n", v);
 }
 
@@ -324,10 +342,11 @@ remember:;
 
 static int show_flag(struct loop_obj *lo, const struct flag_attr *fa, char **out)
 {
-	struct kloop_state st;
+	struct kloop_state buf;
+	const struct kloop_state *st = query(lo, &buf);
 	bool v = *flag_field(lo, fa);
-	if (is_active(lo) && kloop_query(lo->nr, &st) == 0)
-		v = kernel_flag(&st, fa);
+	if (st)
+		v = kernel_flag(st, fa);
 	return show_text(out, "%d\n", v);
 }
 

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Where the time of each native bench/run.sh row goes, as the daemon's
+# system calls per operation (strace -c -f on the daemon while benchtool
+# repeats the operation N times). Root; real loop devices. Writes to /dev/fuse (writev) are the
+# replies to the kernel's FUSE requests plus the daemon's cache
+# notifications (docs/tree.md, "Caching").
+#   bench/profile.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200}
+command -v strace >/dev/null || { echo "profile: needs strace" >&2; exit 1; }
+BUILD=${STSFS_BUILD_DIR:-build}
+if [ "$BUILD" = build ]; then
+	[ -f build/build.ninja ] || meson setup build . >/dev/null
+	ninja -C build >/dev/null
+fi
+BUILD=$(cd "$BUILD" && pwd)
+W=$(mktemp -d /var/tmp/stsfs-profile.XXXXXX)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+M=$W/mnt
+cleanup() {
+	stop_daemon "$M"
+	rm -rf "$W"
+}
+trap cleanup EXIT
+start_daemon "$W/state" "$W/img" "$M"
+
+# profile NAME COUNT COMMAND...: the daemon's syscalls while COMMAND runs,
+# per operation (COUNT operations), the five most frequent.
+profile() {
+	local name=$1 count=$2
+	shift 2
+	strace -f -c -o "$W/trace" -p "$DAEMON_PID" 2>/dev/null &
+	local tracer=$!
+	for _ in $(seq 50); do
+		grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/$DAEMON_PID/status" && break
+		sleep 0.1
+	done
+	"$@" >/dev/null
+	sleep 0.2
+	kill "$tracer" 2>/dev/null || true
+	wait "$tracer" 2>/dev/null || true
+	awk -v name="$name" -v n="$count" '
+		$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { calls[$NF] = $4 }
+		END {
+			total = 0; for (s in calls) total += calls[s]
+			printf "%-34s %7.1f to /dev/fuse %7.1f syscalls:", name, calls["writev"] / n, total / n
+			k = 0
+			while (k < 6) {
+				best = ""; for (s in calls) if (best == "" || calls[s] > calls[best]) best = s
+				if (best == "") break
+				printf " %s %.1f", best, calls[best] / n; delete calls[best]; k++
+			}
+			printf "\n"
+		}' "$W/trace"
+}
+
+echo "stsfs profile: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), N=$N"
+echo "per operation:"
+mkdir "$M/loop/x"
+echo 4M >"$M/loop/x/size"
+echo 1 >"$M/loop/x/active"
+profile "loop lifecycle" "$N" "$BT" looptree "$N" "$M/loop" 4M
+profile "attribute read (loop/x/size)" "$N" "$BT" read "$N" "$M/loop/x/size"
+"$BT" mkdirs "$M/loop" o 0 1000 >/dev/null
+sleep 1.5 # the group commit of the mkdirs stays out of the profile
+profile "readdir+stat of 1000 objects" 1000 "$BT" lsl 1 "$M/loop"
+echo 256M >"$M/loop/x/size"
+profile "data read 256 MiB (1 MiB requests)" 256 dd if="$M/loop/x/data" of=/dev/null bs=1M count=256 status=none
+profile "data write 256 MiB (1 MiB requests)" 256 dd if=/dev/zero of="$M/loop/x/data" bs=1M count=256 conv=notrunc status=none
+for i in $(seq 0 999); do rmdir "$M/loop/o$i"; done
+echo 0 >"$M/loop/x/active"
+rmdir "$M/loop/x"
+echo "(to /dev/fuse: replies and cache notifications; data replies may also be spliced)"
