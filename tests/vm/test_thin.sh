@@ -450,8 +450,11 @@ contains "$(cat "$T/hand/error")" "belongs to dm/hand" "a dm/ pool is changed th
 expect_err EBUSY rmdir "$T/hand"
 check "rmdir dm/hand" rmdir "$D/hand"
 xm=$(cat "$L/xm/dev") xd=$(cat "$L/xd/dev")
+check "dm/ read before" ls "$D"
 check "dmsetup create ext" dmsetup create ext --table "0 32768 thin-pool $xm $xd 128 0"
 contains "$(lsd "$T")" "ext " "thin/ lists a dmsetup pool"
+contains "$(lsd "$D")" "ext " "dm/ lists it in the next ls"
+check "dm/ext resolves at once" test -d "$D/ext"
 eq "$(stat -c %A "$T/ext/active")" "-r--r--r--" "its files are read-only"
 expect_err EPERM bash -c "echo 0 > '$T/ext/active'"
 contains "$(cat "$T/ext/error")" "--manage-external" "error says how to manage it"
@@ -460,9 +463,17 @@ expect_err EPERM rmdir "$T/ext"
 eq "$(jq -r .result "$T/ext/metadata/check.json")" "ok" "its metadata/ reads"
 stop_daemon
 check "restart with --manage-external" start_daemon --manage-external
+check "thin/ext resolves" test -d "$T/ext"
 check "active 0 removes it" put "$T/ext/active" 0
+check "dm/ext no longer resolves" test ! -e "$D/ext"
+check "thin/ext no longer resolves" test ! -e "$T/ext"
 check "gone from the kernel" bash -c "! dmsetup info ext >/dev/null 2>&1"
 check "dmsetup create ext again" dmsetup create ext --table "0 32768 thin-pool $xm $xd 128 0"
+check "thin/ext is back at once" test -d "$T/ext"
+check "dmsetup remove ext" dmsetup remove ext
+check "gone from thin/ at once" test ! -e "$T/ext"
+check "gone from dm/'s next ls" bash -c "! ls '$D' | grep -qx ext"
+check "dmsetup create ext a third time" dmsetup create ext --table "0 32768 thin-pool $xm $xd 128 0"
 check "rmdir removes it" rmdir "$T/ext"
 check "gone again" bash -c "! dmsetup info ext >/dev/null 2>&1"
 stop_daemon
