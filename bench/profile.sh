@@ -73,3 +73,20 @@ for i in $(seq 0 999); do rmdir "$M/loop/o$i"; done
 echo 0 >"$M/loop/x/active"
 rmdir "$M/loop/x"
 echo "(to /dev/fuse: replies and cache notifications; data replies may also be spliced)"
+
+# The kernel's requests for one lifecycle, by opcode: a second daemon
+# with -d (libfuse's trace) for a warmed-up lifecycle.
+stop_daemon "$M"
+mkdir -p "$W/dstate" "$W/dimg"
+"$BUILD/stsfs" -d -f --image-dir "$W/dimg" --state-dir "$W/dstate" "$M" 2>"$W/trace.d" &
+DAEMON_PID=$!
+for _ in $(seq 100); do [ -d "$M/loop" ] && break; sleep 0.1; done
+"$BT" looptree 1 "$M/loop" 4M >/dev/null
+sleep 0.5
+from=$(wc -l <"$W/trace.d")
+"$BT" looptree 1 "$M/loop" 4M >/dev/null
+sleep 0.5
+printf 'requests of one loop lifecycle:'
+tail -n +"$from" "$W/trace.d" | grep -o 'opcode: [A-Z_]*' | sort | uniq -c | sort -rn |
+	awk '{ printf " %s %s", $3, $1 } END { printf "\n" }'
+
