@@ -29,7 +29,9 @@ trap cleanup EXIT
 
 run_dirs() { ls -d /var/tmp/stsfs-vm.* /var/tmp/stsfs-guest-check.* 2>/dev/null || true; }
 
-qemu_pids() { pgrep -x qemu-system-x86_64 | sort || true; }
+# The kernel keeps 15 characters of a process name: qemu-system-x86_64
+# is "qemu-system-x86" (pgrep -x of the full name never matches).
+qemu_pids() { pgrep -x qemu-system-x86 | sort || true; }
 
 main() {
 	local qemu_before loops_before dirs_before start ms
