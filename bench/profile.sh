@@ -26,36 +26,6 @@ cleanup() {
 trap cleanup EXIT
 start_daemon "$W/state" "$W/img" "$M"
 
-# profile NAME COUNT COMMAND...: the daemon's syscalls while COMMAND runs,
-# per operation (COUNT operations), the five most frequent.
-profile() {
-	local name=$1 count=$2
-	shift 2
-	strace -f -c -o "$W/trace" -p "$DAEMON_PID" 2>/dev/null &
-	local tracer=$!
-	for _ in $(seq 50); do
-		grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/$DAEMON_PID/status" && break
-		sleep 0.1
-	done
-	"$@" >/dev/null
-	sleep 0.2
-	kill "$tracer" 2>/dev/null || true
-	wait "$tracer" 2>/dev/null || true
-	awk -v name="$name" -v n="$count" '
-		$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" { calls[$NF] = $4 }
-		END {
-			total = 0; for (s in calls) total += calls[s]
-			printf "%-34s %7.1f to /dev/fuse %7.1f syscalls:", name, calls["writev"] / n, total / n
-			k = 0
-			while (k < 6) {
-				best = ""; for (s in calls) if (best == "" || calls[s] > calls[best]) best = s
-				if (best == "") break
-				printf " %s %.1f", best, calls[best] / n; delete calls[best]; k++
-			}
-			printf "\n"
-		}' "$W/trace"
-}
-
 echo "stsfs profile: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), N=$N"
 echo "per operation:"
 mkdir "$M/loop/x"
