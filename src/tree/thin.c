@@ -297,8 +297,7 @@ static int pool_meta_source(struct ctx *c, struct meta_source *m, bool locate, c
 	struct thin_pool *p = thin_ctx_pool(c);
 	if (p && locate && !p->obj.external) {
 		pthread_mutex_lock(&p->obj.lock);
-		char owner[OBJ_OWNER_MAX], name[OBJ_NAME_MAX + 1];
-		thin_owner(p, owner, sizeof(owner));
+		char name[OBJ_NAME_MAX + 1];
 		const char *what[] = { "tmeta", "tdata" };
 		for (int i = 0; i < 2; i++) {
 			dev_t dev;
