@@ -31,6 +31,7 @@ VERBOSE=0
 SHELL_MODE=0
 DMESG=0
 SCRATCH=0
+KEEP=
 ROOT=/mnt
 
 say() { echo "stsfs-vm: $*"; }
@@ -63,6 +64,7 @@ parse_cmdline() {
 		stsfs.shell=1) SHELL_MODE=1 ;;
 		stsfs.dmesg=1) DMESG=1 ;;
 		stsfs.scratch=1) SCRATCH=1 ;;
+		stsfs.keep=/tmp/*) KEEP=${word#*=} ;;
 		esac
 	done
 }
@@ -109,6 +111,18 @@ check_devices() {
 	[ -z "$missing" ] || setup_failed "missing device nodes:$missing (a module did not load; see the messages above)"
 }
 
+# A working directory below the host's /tmp (stsfs.keep=/tmp/DIR): DIR is
+# held aside while the guest's own /tmp is mounted, then put back in it.
+keep_tmp_dir() {
+	[ -n "$KEEP" ] || return 0
+	mkdir -p /keep && mount -o bind "$ROOT$KEEP" /keep || setup_failed "cannot keep $KEEP of the host's /tmp"
+}
+
+restore_tmp_dir() {
+	[ -n "$KEEP" ] || return 0
+	mkdir -p "$ROOT$KEEP" && mount -o move /keep "$ROOT$KEEP" || setup_failed "cannot put $KEEP back in /tmp"
+}
+
 mount_host_root() {
 	local opts="trans=virtio,version=9p2000.L,msize=$MSIZE,cache=$CACHE,access=client"
 	info "mount -t 9p -o $opts hostroot $ROOT"
@@ -121,7 +135,9 @@ mount_host_root() {
 		mkdir -p "$ROOT/dev/pts" "$ROOT/dev/shm" &&
 		mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts "$ROOT/dev/pts" &&
 		mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$ROOT/dev/shm" &&
+		keep_tmp_dir &&
 		mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$ROOT/tmp" &&
+		restore_tmp_dir &&
 		mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$ROOT/run" ||
 		setup_failed "cannot mount the guest's proc, sys, dev, /tmp or /run"
 	mkdir -p "$ROOT/run/lock" && chmod 1777 "$ROOT/run/lock"

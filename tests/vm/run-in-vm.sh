@@ -179,8 +179,15 @@ ensure_host_tools() {
 check_host() {
 	((EUID == 0)) || cannot_run "must run as root (QEMU exports / with security_model=passthrough)"
 	[[ $(uname -m) == x86_64 ]] || cannot_run "needs an x86_64 host (guest kernel is Debian's amd64)"
+	# The guest has its own /tmp: a checkout below /tmp (a common place for
+	# a fresh clone) is carried into it, its top directory bound over.
+	KEEP_TMP=
 	case $PWD/ in
-	/tmp/* | /proc/* | /sys/* | /dev/* | /run/*)
+	/tmp/?*/*)
+		KEEP_TMP=${PWD#/tmp/}
+		KEEP_TMP=/tmp/${KEEP_TMP%%/*}
+		[[ $KEEP_TMP != *[[:space:]]* ]] || cannot_run "working directory $PWD contains white space" ;;
+	/tmp/ | /proc/* | /sys/* | /dev/* | /run/*)
 		cannot_run "working directory $PWD is not shared with the guest (it has its own /tmp, /run, /dev, /proc, /sys)" ;;
 	esac
 	ensure_host_tools
@@ -519,6 +526,7 @@ qemu_args() {
 	((SHELL_MODE)) && append+=" stsfs.shell=1"
 	((DMESG)) && append+=" stsfs.dmesg=1"
 	[[ -z $SCRATCH ]] || append+=" stsfs.scratch=1"
+	[[ -z $KEEP_TMP ]] || append+=" stsfs.keep=$KEEP_TMP"
 	QEMU=(qemu-system-x86_64 -machine q35 -accel "$ACCEL" -m "$MEM" -smp "$SMP"
 		-nodefaults -no-user-config -display none -no-reboot
 		-kernel "$(kernel_image)" -initrd "$INITRD" -append "$append"

@@ -23,6 +23,7 @@ expect_status() { # expect_status WANT DESCRIPTION COMMAND...
 
 cleanup() {
 	[[ -n $MARKER ]] && rm -f "$MARKER"
+	[[ -n ${TMPCHECKOUT:-} ]] && rm -rf "$TMPCHECKOUT"
 	return 0
 }
 trap cleanup EXIT
@@ -51,8 +52,15 @@ main() {
 		'[[ $PWD == '"$PWD"' && $PATH == "'"$PATH"'" && $STSFS_SELFTEST == "a b\$c" && $CI == selftest && $EXTRA == x ]]'
 	expect_status 0 "guest-check.sh passes in the guest" "$RUN" tests/vm/guest-check.sh "$MARKER"
 	expect_status 124 "--timeout kills the guest (exit 124)" "$RUN" --timeout 8 sleep 60
-	expect_status 125 "a working directory under /tmp is refused" bash -c "cd /tmp && '$PWD/$RUN' true"
+	expect_status 125 "/tmp itself as the working directory is refused" bash -c "cd /tmp && '$PWD/$RUN' true"
 	expect_status 77 "--skip-ok turns 'cannot run' into 77" bash -c "cd /tmp && '$PWD/$RUN' --skip-ok true"
+	TMPCHECKOUT=$(mktemp -d /tmp/stsfs-vm-selftest-checkout.XXXXXX)
+	mkdir "$TMPCHECKOUT/sub" && echo here >"$TMPCHECKOUT/sub/file"
+	expect_status 0 "a checkout below /tmp is carried into the guest" bash -c \
+		"cd '$TMPCHECKOUT/sub' && '$PWD/$RUN' bash -c '[[ \$(cat file) == here && \$PWD == $TMPCHECKOUT/sub ]] && echo back >file2'"
+	[[ $(cat "$TMPCHECKOUT/sub/file2" 2>/dev/null) == back ]] && ok "what the guest wrote there is on the host" ||
+		bad "the guest's write below /tmp did not reach the host"
+	rm -rf "$TMPCHECKOUT"
 
 	if [[ $(qemu_pids) == "$qemu_before" ]]; then ok "no QEMU left running"; else bad "QEMU processes left: $(qemu_pids)"; fi
 	if [[ $(losetup -l -n 2>/dev/null || true) == "$loops_before" ]]; then ok "no host loop devices changed"; else bad "host loop devices changed"; fi
