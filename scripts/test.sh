@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit tests, the
-# loop/ suite on this machine's real loop devices, and the device-mapper
-# suites inside a QEMU guest running Debian's own kernel.
+# loop/ suite on this machine's real loop devices, the device-mapper
+# suites inside a QEMU guest running Debian's own kernel, and the daemon
+# under ASan+UBSan and the fuzz targets (scripts/sanitize.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
@@ -24,5 +25,6 @@ for t in tests/vm/test_*.sh; do
 	run "$t (in the VM)" tests/vm/run-in-vm.sh -- bash "$t"
 done
 run "bench smoke (bench/run.sh --tiny; never asserts on timings)" bench/run.sh --tiny
+run "sanitizers: loop/, dm/ and thin/ suites under ASan+UBSan, fuzz targets 60 s each" scripts/sanitize.sh
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
