@@ -303,6 +303,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	state_sync();
 	fuse_reply_err(req, 0);
 }
+
 void dir_ops(struct fuse_lowlevel_ops *ops)
 {
 	ops->opendir = op_opendir;
