@@ -250,7 +250,12 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 {
 	const struct load_args *a = arg;
 	if (!b || value_check_name(name, a->name_max, NULL, 0) != 0) {
-		fprintf(stderr, "stsfs: ignoring saved %s object %s: %s\n", a->kind, name, why ? why : "bad name");
+		/* The others load; the reason stays readable in KIND/error. */
+		char msg[STSFS_WHY_LEN];
+		snprintf(msg, sizeof(msg), "saved %s object %s left out: %s (fix or remove its record in the state directory)",
+			 a->kind, name, why && why[0] ? why : "not a valid name");
+		fprintf(stderr, "stsfs: %s\n", msg);
+		errslot_set(&a->reg->dir_error, msg);
 		return;
 	}
 	struct obj *o = reg_new(a->reg, name);
