@@ -74,6 +74,28 @@ static int drain(struct sink *s, size_t ns)
 	}
 }
 
+/* The Debian package that provides a tool stsfs runs, or NULL. */
+static const char *tool_package(const char *tool)
+{
+	static const char *const prefixes[] = { "thin_", "cache_", "era_" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(tool, prefixes[i], strlen(prefixes[i])) == 0)
+			return "thin-provisioning-tools";
+	return NULL;
+}
+
+/* A missing tool is a feature this host lacks, as a kernel without
+ * device-mapper is (ENODEV), not a missing file the user named (ENOENT):
+ * the reason says what to install. */
+static int not_installed(const char *tool, char *why)
+{
+	const char *pkg = tool_package(tool);
+	if (!pkg)
+		return why_set(why, -ENODEV, "%s is not installed (not found in PATH)", tool);
+	return why_set(why, -ENODEV, "%s is not installed: install the %s package (Debian: apt-get install %s)", tool,
+		       pkg, pkg);
+}
+
 static void kill_tool(void *pid)
 {
 	kill(*(pid_t *)pid, SIGKILL);
@@ -103,6 +125,8 @@ int ktool_run(const char *const argv[], struct cancel *cancel, char **out, char 
 	if (rc != 0) {
 		close(po[0]);
 		close(pe[0]);
+		if (rc == ENOENT)
+			return not_installed(argv[0], why);
 		return why_set(why, -rc, "cannot run %s: %s", argv[0], strerror(rc));
 	}
 	struct sink s[2] = { { po[0], NULL, 0, 0, out != NULL }, { pe[0], NULL, 0, 0, err != NULL } };
@@ -133,7 +157,7 @@ int ktool_run(const char *const argv[], struct cancel *cancel, char **out, char 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !s[0].len) {
 		free(s[0].buf);
 		free(s[1].buf);
-		return why_set(why, -ENOENT, "%s is not installed", argv[0]);
+		return not_installed(argv[0], why);
 	}
 	*exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (out)
