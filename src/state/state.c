@@ -63,15 +63,23 @@ static int write_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-int state_save(const char *kind, const char *name, const struct kv_block *b, char *why)
+static void record_paths(const char *kind, const char *name, char *dir, char *tmp, char *path)
+{
+	kind_dir(kind, dir, PATH_MAX);
+	snprintf(path, PATH_MAX + 8, "%s/%s", dir, name);
+	snprintf(tmp, PATH_MAX + 16, "%s/.%s.tmp", dir, name);
+}
+
+/* Writes the record aside, as .NAME.tmp: a full or read-only state
+ * directory fails here, before the caller has changed anything. */
+int state_prepare(const char *kind, const char *name, const struct kv_block *b, char *why)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
-	kind_dir(kind, dir, sizeof(dir));
+	record_paths(kind, name, dir, tmp, path);
 	int r = made_dir(dir);
 	if (r)
-		return why_set(why, r, "cannot create %s: %s", dir, strerror(-r));
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+		return why_set(why, r, "cannot save state of %s/%s: cannot create %s: %s", kind, name, dir,
+			       strerror(-r));
 	struct kv_doc doc = { .blocks = (struct kv_block *)b, .n = 1, .cap = 1 };
 	char *text = kv_render_text(&doc);
 	if (!text)
@@ -83,16 +91,42 @@ int state_save(const char *kind, const char *name, const struct kv_block *b, cha
 		r = write_all(fd, text, strlen(text));
 		if (close(fd) < 0 && !r)
 			r = -errno;
-		if (!r && rename(tmp, path) < 0)
-			r = -errno;
 		if (r)
 			unlink(tmp);
 	}
 	free(text);
 	if (r)
+		return why_set(why, r, "cannot save state of %s/%s: %s%s%s", kind, name, strerror(-r),
+			       r == -ENOSPC ? ": the state directory is full, free room in " : "",
+			       r == -ENOSPC ? state_dir : "");
+	return 0;
+}
+
+/* Puts the prepared record in place: a rename, which needs no room. */
+int state_commit(const char *kind, const char *name, char *why)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
+	record_paths(kind, name, dir, tmp, path);
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+		unlink(tmp);
 		return why_set(why, r, "cannot save state of %s/%s: %s", kind, name, strerror(-r));
+	}
 	state_commit_later(path);
 	return 0;
+}
+
+void state_abort(const char *kind, const char *name)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], path[PATH_MAX + 8];
+	record_paths(kind, name, dir, tmp, path);
+	unlink(tmp);
+}
+
+int state_save(const char *kind, const char *name, const struct kv_block *b, char *why)
+{
+	int r = state_prepare(kind, name, b, why);
+	return r ? r : state_commit(kind, name, why);
 }
 
 int state_delete(const char *kind, const char *name)
@@ -130,11 +164,34 @@ static int visible(const struct dirent *e)
 	return e->d_name[0] != '.';
 }
 
+static bool is_leftover(const char *name)
+{
+	size_t len = strlen(name);
+	return name[0] == '.' && len > 5 && strcmp(name + len - 4, ".tmp") == 0;
+}
+
+/* A save killed before its rename leaves .NAME.tmp: a change that was never
+ * acknowledged, so the record beside it is the one that holds. Only at
+ * start-up: no save is under way then. */
+static void remove_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (is_leftover(e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			fprintf(stderr, "stsfs: removed %s/%s, left by an unfinished save\n", dir, e->d_name);
+	}
+	closedir(d);
+}
+
 int state_load(const char *kind, void (*cb)(const char *name, const struct kv_block *b, const char *why, void *arg),
 	       void *arg)
 {
 	char dir[PATH_MAX];
 	kind_dir(kind, dir, sizeof(dir));
+	remove_leftovers(dir);
 	struct dirent **list;
 	int n = scandir(dir, &list, visible, cmp_names);
 	if (n < 0)
