@@ -166,28 +166,64 @@ struct loop_obj *loop_ctx_obj(struct ctx *c)
 
 /* ---- kernel binding ---- */
 
-int loop_save(struct loop_obj *lo, char *why)
+static int loop_record(const struct loop_obj *lo, struct kv_block *b)
 {
-	if (lo->obj.external)
-		return 0;
+	int r = kv_add_str(b, "backing_file", lo->backing);
+	r = r ? r : reg_save_owner(&lo->obj, b);
+	r = r ? r : kv_add_u64(b, "size", lo->size);
+	r = r ? r : kv_add_u64(b, "offset", lo->offset);
+	r = r ? r : kv_add_u64(b, "sizelimit", lo->sizelimit);
+	r = r ? r : kv_add_u64(b, "sector_size", lo->sector_size);
+	r = r ? r : kv_add_bool(b, "read_only", lo->read_only);
+	r = r ? r : kv_add_bool(b, "autoclear", lo->autoclear);
+	r = r ? r : kv_add_bool(b, "partscan", lo->partscan);
+	r = r ? r : kv_add_bool(b, "direct_io", lo->direct_io);
+	r = r ? r : kv_add_bool(b, "image_made", lo->image_made);
+	r = r ? r : kv_add_s64(b, "nr", lo->nr);
+	r = r ? r : kv_add_u64(b, "back_dev", lo->back_dev);
+	r = r ? r : kv_add_u64(b, "back_ino", lo->back_ino);
+	return r;
+}
+
+/* Writes lo's record (prepare_only: aside, for loop_change). */
+static int record_write(struct loop_obj *lo, bool prepare_only, char *why)
+{
 	struct kv_block b = { 0 };
-	int r = kv_add_str(&b, "backing_file", lo->backing);
-	r = r ? r : reg_save_owner(&lo->obj, &b);
-	r = r ? r : kv_add_u64(&b, "size", lo->size);
-	r = r ? r : kv_add_u64(&b, "offset", lo->offset);
-	r = r ? r : kv_add_u64(&b, "sizelimit", lo->sizelimit);
-	r = r ? r : kv_add_u64(&b, "sector_size", lo->sector_size);
-	r = r ? r : kv_add_bool(&b, "read_only", lo->read_only);
-	r = r ? r : kv_add_bool(&b, "autoclear", lo->autoclear);
-	r = r ? r : kv_add_bool(&b, "partscan", lo->partscan);
-	r = r ? r : kv_add_bool(&b, "direct_io", lo->direct_io);
-	r = r ? r : kv_add_bool(&b, "image_made", lo->image_made);
-	r = r ? r : kv_add_s64(&b, "nr", lo->nr);
-	r = r ? r : kv_add_u64(&b, "back_dev", lo->back_dev);
-	r = r ? r : kv_add_u64(&b, "back_ino", lo->back_ino);
-	r = r ? r : state_save(STATE_KIND, lo->obj.name, &b, why);
+	int r = loop_record(lo, &b);
+	if (r)
+		r = why_set(why, r, "out of memory saving state");
+	else if (prepare_only)
+		r = state_prepare(STATE_KIND, lo->obj.name, &b, why);
+	else
+		r = state_save(STATE_KIND, lo->obj.name, &b, why);
 	kv_block_free(&b);
 	return r;
+}
+
+int loop_save(struct loop_obj *lo, char *why)
+{
+	return lo->obj.external ? 0 : record_write(lo, false, why);
+}
+
+/* lo's fields already say what the kernel is to become. The record is
+ * written aside first, so that a full or read-only state directory refuses
+ * the change before the kernel has it; it is put in place (a rename, which
+ * needs no room) once apply succeeded, and dropped when apply failed. The
+ * caller puts lo's fields back on failure. apply may be NULL: nothing to
+ * change in the kernel (inactive). */
+int loop_change(struct loop_obj *lo, loop_apply_fn apply, const void *arg, char *why)
+{
+	if (lo->obj.external)
+		return apply ? apply(lo, arg, why) : 0;
+	int r = record_write(lo, true, why);
+	if (r)
+		return r;
+	r = apply ? apply(lo, arg, why) : 0;
+	if (r) {
+		state_abort(STATE_KIND, lo->obj.name);
+		return r;
+	}
+	return state_commit(STATE_KIND, lo->obj.name, why);
 }
 
 static bool bound_to_us(const struct loop_obj *lo, const struct kloop_state *st)
@@ -245,6 +281,10 @@ static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 	if (!lo->image_made) {
 		lo->image_made = true;
 		r = loop_save(lo, why);
+		if (r) { /* no record says it is ours: it goes, or it would block the next try (EEXIST) */
+			lo->image_made = false;
+			unlink(path);
+		}
 	}
 	struct stat st;
 	if (r == 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < lo->size && ftruncate(fd, (off_t)lo->size) < 0)
@@ -306,9 +346,11 @@ int loop_attach(struct loop_obj *lo, char *why)
 	lo->nr = nr;
 	lo->back_dev = st.st_dev;
 	lo->back_ino = st.st_ino;
+	/* The device number is the kernel's answer, so the record can only
+	 * follow the attach: a record that cannot be saved detaches again. */
 	r = loop_save(lo, why);
 	if (r) {
-		kloop_detach(nr, NULL);
+		loop_detach_settled(nr, NULL);
 		lo->nr = -1;
 	}
 	return r;
@@ -327,15 +369,33 @@ int loop_detach_settled(int nr, char *why)
 	return r;
 }
 
+static int apply_detach(struct loop_obj *lo, const void *nr, char *why)
+{
+	return loop_detach_settled(*(const int *)nr, why);
+}
+
 int loop_detach(struct loop_obj *lo, char *why)
 {
 	if (!loop_refresh(lo, NULL))
 		return 0;
-	int r = loop_detach_settled(lo->nr, why);
-	if (r)
-		return r;
+	int nr = lo->nr;
 	lo->nr = -1;
-	return loop_save(lo, why);
+	int r = loop_change(lo, apply_detach, &nr, why);
+	if (r)
+		lo->nr = nr;
+	return r;
+}
+
+/* rmdir deletes the record after the detach, so it writes none in between:
+ * a full state directory does not hold up a removal. */
+static int detach_for_removal(struct loop_obj *lo, char *why)
+{
+	if (!loop_refresh(lo, NULL))
+		return 0;
+	int r = loop_detach_settled(lo->nr, why);
+	if (!r)
+		lo->nr = -1;
+	return r;
 }
 
 /* ---- the object directory ---- */
@@ -377,11 +437,13 @@ int loop_remove_locked(struct loop_obj *lo, char *why)
 {
 	if (lo->obj.external)
 		return loop_detach_settled(lo->nr, why);
-	int r = loop_detach(lo, why);
+	int r = detach_for_removal(lo, why);
 	char path[PATH_MAX];
 	loop_image_path(lo, path, sizeof(path));
-	if (!r && lo->image_made && unlink(path) < 0 && errno != ENOENT)
+	if (!r && lo->image_made && unlink(path) < 0 && errno != ENOENT) {
 		r = why_set(why, -errno, "cannot delete image %s: %s", path, strerror(errno));
+		loop_save(lo, NULL); /* it stays, inactive; the kernel is checked at start-up anyway */
+	}
 	if (!r) {
 		state_delete(STATE_KIND, lo->obj.name);
 		reg_forget(&loop_registry, &lo->obj);

@@ -52,6 +52,11 @@ int loop_set_backing(struct loop_obj *lo, const char *path);
 
 /* Records the object's configuration and binding (owned objects only). */
 int loop_save(struct loop_obj *lo, char *why);
+/* A change of the kernel device and its record, both or neither: lo's
+ * fields already hold the new values; apply (NULL: none) changes the kernel
+ * only once the record is written aside (src/tree/loop.c). */
+typedef int (*loop_apply_fn)(struct loop_obj *lo, const void *arg, char *why);
+int loop_change(struct loop_obj *lo, loop_apply_fn apply, const void *arg, char *why);
 /* True while the object's device is still bound to its backing file; a
  * device detached behind our back makes the object inactive. Caller holds
  * lo->obj.lock; st (may be NULL) gets the kernel's view. */

@@ -130,8 +130,10 @@ static int show_size(struct loop_obj *lo, char **out)
 	return show_text(out, "%" PRIu64 "\n", size);
 }
 
-static int grow_owned(struct loop_obj *lo, uint64_t size, char *why)
+/* lo->size is the new size (loop_change). */
+static int apply_grow_owned(struct loop_obj *lo, const void *arg, char *why)
 {
+	uint64_t size = lo->size;
 	char path[PATH_MAX];
 	loop_image_path(lo, path, sizeof(path));
 	if (truncate(path, (off_t)size) < 0)
@@ -174,13 +176,13 @@ int loop_set_size(struct loop_obj *lo, uint64_t size, char *why)
 				       st.size_bytes, size);
 		if (size == st.size_bytes)
 			return 0;
-		r = lo->backing[0] ? grow_backed(lo, size, why) : grow_owned(lo, size, why);
+		if (lo->backing[0]) /* the size is the file's: no record changes */
+			return grow_backed(lo, size, why);
+		uint64_t old = lo->size;
+		lo->size = size;
+		r = loop_change(lo, apply_grow_owned, NULL, why);
 		if (r)
-			return r;
-		if (!lo->backing[0]) {
-			lo->size = size;
-			r = loop_save(lo, why);
-		}
+			lo->size = old;
 		return r;
 	}
 	if (lo->backing[0])
@@ -217,17 +219,17 @@ static int show_sector_size(struct loop_obj *lo, char **out)
 	return show_text(out, "%u\n", v);
 }
 
+static int apply_offset_limit(struct loop_obj *lo, const void *arg, char *why)
+{
+	return kloop_set_offset_limit(lo->nr, lo->offset, lo->sizelimit, why);
+}
+
 static int set_offset_limit(struct loop_obj *lo, uint64_t offset, uint64_t limit, char *why)
 {
-	if (is_active(lo)) {
-		int r = kloop_set_offset_limit(lo->nr, offset, limit, why);
-		if (r)
-			return r;
-	}
 	uint64_t o = lo->offset, l = lo->sizelimit;
 	lo->offset = offset;
 	lo->sizelimit = limit;
-	int r = loop_save(lo, why);
+	int r = loop_change(lo, is_active(lo) ? apply_offset_limit : NULL, NULL, why);
 	if (r) {
 		lo->offset = o;
 		lo->sizelimit = l;
@@ -249,6 +251,11 @@ static int store_sizelimit(struct loop_obj *lo, const char *value, char *why)
 	return r ? r : set_offset_limit(lo, lo->offset, v, why);
 }
 
+static int apply_sector_size(struct loop_obj *lo, const void *arg, char *why)
+{
+	return kloop_set_sector_size(lo->nr, lo->sector_size, why);
+}
+
 static int store_sector_size(struct loop_obj *lo, const char *value, char *why)
 {
 	uint64_t v;
@@ -256,11 +263,9 @@ static int store_sector_size(struct loop_obj *lo, const char *value, char *why)
 	r = r ? r : value_check_sector_size(v, why, STSFS_WHY_LEN);
 	if (r)
 		return r;
-	if (is_active(lo) && (r = kloop_set_sector_size(lo->nr, (uint32_t)v, why)) != 0)
-		return r;
 	uint32_t old = lo->sector_size;
 	lo->sector_size = (uint32_t)v;
-	r = loop_save(lo, why);
+	r = loop_change(lo, is_active(lo) ? apply_sector_size : NULL, NULL, why);
 	if (r)
 		lo->sector_size = old;
 	return r;
@@ -314,27 +319,32 @@ static int set_kernel_flag(struct loop_obj *lo, const struct flag_attr *fa, bool
 	return 0;
 }
 
+/* The flag's field holds the new value (loop_change). */
+static int apply_flag(struct loop_obj *lo, const void *fa, char *why)
+{
+	return set_kernel_flag(lo, fa, *flag_field(lo, fa), why);
+}
+
+/* Whether the kernel's device must change for the flag to be on. */
+static bool kernel_differs(const struct loop_obj *lo, const struct flag_attr *fa, bool on)
+{
+	struct kloop_state st;
+	return is_active(lo) && !(kloop_query(lo->nr, &st) == 0 && kernel_flag(&st, fa) == on);
+}
+
 static int store_flag(struct loop_obj *lo, const struct flag_attr *fa, const char *value, char *why)
 {
 	bool on;
 	int r = value_parse_bool(value, &on, why, STSFS_WHY_LEN);
 	if (r)
 		return r;
+	bool apply = kernel_differs(lo, fa, on);
+	if (apply && fa->frozen_active)
+		return frozen(lo, fa->name, why);
 	bool *field = flag_field(lo, fa);
-	if (is_active(lo)) {
-		struct kloop_state st;
-		if (kloop_query(lo->nr, &st) == 0 && kernel_flag(&st, fa) == on)
-			goto remember;
-		if (fa->frozen_active)
-			return frozen(lo, fa->name, why);
-		r = set_kernel_flag(lo, fa, on, why);
-		if (r)
-			return r;
-	}
-remember:;
 	bool old = *field;
 	*field = on;
-	r = loop_save(lo, why);
+	r = loop_change(lo, apply ? apply_flag : NULL, fa, why);
 	if (r)
 		*field = old;
 	return r;
