@@ -14,7 +14,8 @@ check "b size" put "$L/b/size" 4M
 stop_daemon
 printf 'this is not a record\n' >"$STATE/loop/a"
 check "the daemon starts" start_daemon
-eq "$(ls "$L" | grep -v error | tr '\n' ' ')" "b " "b is there, a is left out"
+# Only our objects: another suite's loop devices (loopN) may be listed too.
+eq "$(ls "$L" | grep -v -e '^error$' -e '^loop[0-9]' | tr '\n' ' ')" "b " "b is there, a is left out"
 contains "$(cat "$L/error")" "saved loop object a left out: line 1: expected key=value" "loop/error says why"
 eq "$(cat "$L/b/size")" "4194304" "b kept its size"
 check "a can be made again" mkdir "$L/a"
@@ -49,5 +50,107 @@ check "f inactive" put "$L/f/active" 0
 expect_err ENOENT bash -c "echo 1 > '$L/f/active'"
 contains "$(cat "$L/f/error")" "No such file or directory" "reactivation says the file is gone"
 
-check "rmdir f b" rmdir "$L/f" "$L/b"
+check "rmdir f" rmdir "$L/f"
+
+t "missing persistent-data tools: ENODEV, naming the tool and its package"
+# The daemon finds the tools through PATH: a wrapper starts it with a PATH
+# that has none of them (an empty directory).
+mkdir "$WORK/nobin"
+printf '#!/bin/sh\nexec env PATH=%s %s "$@"\n' "$WORK/nobin" "$STSFS" >"$WORK/stsfs-notools"
+chmod +x "$WORK/stsfs-notools"
+stop_daemon
+REAL_STSFS=$STSFS
+STSFS=$WORK/stsfs-notools
+check "the daemon starts without the tools" start_daemon
+STSFS=$REAL_STSFS
+contains "$(cat "$MNT/version")" "thin_tools=unavailable" "version says the tools are unavailable"
+for n in meta tdata; do
+	check "loop/$n" mkdir "$L/$n"
+	check "$n size" put "$L/$n/size" 4M
+	check "$n active" put "$L/$n/active" 1
+done
+D=$MNT/dm
+check "dm/p" mkdir "$D/p"
+check "a thin-pool table on the loops (staged)" put "$D/p/table" "0 8192 thin-pool loop/meta loop/tdata 128 0"
+expect_err ENODEV cat "$D/p/metadata/check"
+contains "$(cat "$D/p/error")" "thin_check is not installed" "error names the tool"
+contains "$(cat "$D/p/error")" "thin-provisioning-tools" "error names the package"
+expect_err ENODEV cat "$D/p/metadata/dump"
+contains "$(cat "$D/p/error")" "thin_dump is not installed" "error names thin_dump"
+check "mkdir thin/q" mkdir "$MNT/thin/q"
+check "q data_size" put "$MNT/thin/q/data_size" 16M
+expect_err ENODEV cat "$MNT/thin/q/metadata_size"
+contains "$(cat "$MNT/thin/q/error")" "thin_metadata_size is not installed: install the thin-provisioning-tools" \
+	"error names thin_metadata_size and the package"
+check "rmdir thin/q" rmdir "$MNT/thin/q"
+check "rmdir dm/p" rmdir "$D/p"
+check "rmdir meta tdata" rmdir "$L/meta" "$L/tdata"
+stop_daemon
+check "the daemon starts with the tools" start_daemon
+
+t "a temporary record left by a killed save is removed at start-up, not loaded"
+stop_daemon
+printf 'size=1048576\n' >"$STATE/loop/.b.tmp"
+printf 'size=1048576\n' >"$STATE/loop/.ghost.tmp"
+check "the daemon starts" start_daemon
+check "the leftovers are gone" test ! -e "$STATE/loop/.b.tmp" -a ! -e "$STATE/loop/.ghost.tmp"
+eq "$(ls -A "$STATE/loop" | tr '\n' ' ')" "b " "only b's record is left"
+contains "$(cat "$WORK/daemon.log")" "loop/.ghost.tmp, left by an unfinished save" "the daemon says so"
+eq "$(cat "$L/b/size")" "8388608" "b has its saved size, not the leftover's"
+check "no object ghost" test ! -e "$L/ghost" -a ! -e "$L/.ghost"
+check "rmdir b" rmdir "$L/b"
+
+t "the state directory full: a change is refused with ENOSPC and nothing changes"
+# A small tmpfs as the state directory from the start, then filled up.
+stop_daemon
+check "tmpfs state directory" mount -t tmpfs -o size=1m,mode=0700 stsfs-faults "$STATE"
+check "the daemon starts" start_daemon
+check "loop/s" mkdir "$L/s"
+check "s size" put "$L/s/size" 4M
+check "s active" put "$L/s/active" 1
+S=$(cat "$L/s/name")
+check "loop/i (no image yet)" mkdir "$L/i"
+check "i size" put "$L/i/size" 4M
+check "loop/j (its image made)" mkdir "$L/j"
+check "j size" put "$L/j/size" 4M
+check "j active" put "$L/j/active" 1
+check "j inactive" put "$L/j/active" 0
+check "loop/k" mkdir "$L/k"
+check "k size" put "$L/k/size" 4M
+check "k active" put "$L/k/active" 1
+cp "$STATE/loop/s" "$WORK/s.record"
+loops_before=$(our_loops | wc -l)
+dd if=/dev/zero of="$STATE/.filler" bs=4k status=none 2>/dev/null
+check "the state directory is full" bash -c "! printf x > '$STATE/.probe' 2>/dev/null || ! test -s '$STATE/.probe'"
+rm -f "$STATE/.probe"
+expect_err ENOSPC mkdir "$L/c"
+check "c was not made" test ! -e "$L/c"
+contains "$(cat "$L/error")" "cannot save state of loop/c: No space left on device" "loop/error says why"
+contains "$(cat "$L/error")" "state directory is full" "... and that the state directory is full"
+put_fails ENOSPC "$L/s/size" 8M "cannot save state of loop/s"
+eq "$(( $(sysfs "$S" size) * 512 ))" "4194304" "the kernel's size unchanged"
+eq "$(stat -c %s "$IMG/s.img")" "4194304" "the image unchanged"
+put_fails ENOSPC "$L/s/autoclear" 1 "No space left on device"
+eq "$(sysfs "$S" loop/autoclear)" "0" "the kernel's autoclear unchanged"
+put_fails ENOSPC "$L/s/active" 0 "No space left on device"
+eq "$(sysfs "$S" loop/backing_file)" "$IMG/s.img" "the device still attached"
+put_fails ENOSPC "$L/i/active" 1 "state directory is full"
+check "i has no image" test ! -e "$IMG/i.img"
+put_fails ENOSPC "$L/j/active" 1 "state directory is full"
+eq "$(our_loops | wc -l)" "$loops_before" "no loop device attached or left"
+expect_err ENOSPC mv "$L/s" "$L/t"
+check "s keeps its name" test -d "$L/s" -a ! -e "$L/t" -a -e "$IMG/s.img"
+eq "$(cat "$STATE/loop/s")" "$(cat "$WORK/s.record")" "s's record intact"
+eq "$(ls -A "$STATE/loop" | tr '\n' ' ')" "i j k s " "no temporary record left"
+check "rmdir works while full (it only deletes)" rmdir "$L/j" "$L/k"
+check "free the room" rm "$STATE/.filler"
+check "mkdir now" mkdir "$L/c"
+check "size now" put "$L/s/size" 8M
+eq "$(( $(sysfs "$S" size) * 512 ))" "8388608" "the kernel's size follows"
+check "autoclear now" put "$L/s/autoclear" 0
+check "i active now" put "$L/i/active" 1
+check "s inactive now" put "$L/s/active" 0
+check "rmdir c i s" rmdir "$L/c" "$L/i" "$L/s"
+stop_daemon
+check "unmount the tmpfs" umount "$STATE"
 finish
