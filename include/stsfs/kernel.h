@@ -259,4 +259,14 @@ int kdm_wait_event(const char *name, uint32_t event_nr, uint32_t *new_event_nr, 
 /* True when the kernel has this target type loaded (or it cannot tell). */
 bool kdm_target_loaded(const char *type);
 
+/* Whether a table line of this target type can load: 0 when the kernel
+ * lists the type, or has it built in, or has a module for it that it would
+ * load at the table load (module dm-TYPE, or one with that alias, in
+ * kdm_modules_dir); nothing is loaded here. -EINVAL with a reason ("unknown
+ * target type 'X': ...") when none of these; -ENODEV when it cannot tell
+ * (no device-mapper). */
+int kdm_target_known(const char *type, char *why);
+/* $STSFS_MODULES_DIR, or /lib/modules/RELEASE of the running kernel. */
+void kdm_modules_dir(char *buf, size_t len);
+
 #endif

@@ -222,18 +222,59 @@ int dm_store_table(struct dm_obj *o, const char *value, char *why)
 	return o->obj.external ? (free(normal), 0) : set_staged(o, normal, why);
 }
 
-/* Per write: syntax and device references of the lines so far and, while
- * active, the kernel's own check: the lines so far are loaded as the
- * inactive table, so that the kernel's refusal fails this write(2) (bash
- * ignores close's errno). The live table changes once, at close
- * (dm_store_table). */
+/* What the kernel checks of a table as a whole before any target sees it:
+ * the first line starts at sector 0 and each next one where the one before
+ * ends (the kernel's "Gap in table"). */
+static int check_layout(const struct dm_lines *l, char *why)
+{
+	uint64_t end = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dm_line *v = &l->v[i];
+		if (i == 0 && v->start != 0)
+			return why_set(why, -EINVAL, "table line 1: starts at sector %" PRIu64 ", not 0", v->start);
+		if (v->start != end)
+			return why_set(why, -EINVAL,
+				       "table line %zu: starts at sector %" PRIu64 ", not %" PRIu64
+				       " where line %zu ends (lines follow each other without gaps or overlaps)",
+				       i + 1, v->start, end, i);
+		if (v->length > UINT64_MAX - v->start)
+			return why_set(why, -EINVAL, "table line %zu: start + length is beyond 2^64 sectors", i + 1);
+		end = v->start + v->length;
+	}
+	return 0;
+}
+
+/* Every line's target type is one the kernel has or would load a module
+ * for (kdm_target_known); without device-mapper nothing can be told and
+ * every type passes. */
+static int check_targets(const struct dm_lines *l, char *why)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		char reason[STSFS_WHY_LEN] = "";
+		int r = kdm_target_known(l->v[i].type, reason);
+		if (r == -ENODEV)
+			return 0;
+		if (r)
+			return why_set(why, r, "table line %zu: %s", i + 1, reason);
+	}
+	return 0;
+}
+
+/* Per write: syntax, layout, target types and device references of the
+ * lines so far and, while active, the kernel's own check: the lines so far
+ * are loaded as the inactive table, so that the kernel's refusal fails this
+ * write(2) (bash ignores close's errno). The live table changes once, at
+ * close (dm_store_table). */
 int dm_check_table(struct dm_obj *o, const char *value, char *why)
 {
 	struct dm_lines l;
-	int r = dm_load_table(value, &l, why);
+	int r = dm_table_split(value, &l, why, STSFS_WHY_LEN);
 	if (r)
 		return r;
-	if (dm_is_active(o, NULL))
+	r = check_layout(&l, why);
+	r = r ? r : check_targets(&l, why);
+	r = r ? r : translate(&l, why);
+	if (!r && dm_is_active(o, NULL))
 		r = kdm_load(o->obj.name, &l, why);
 	dm_lines_free(&l);
 	return r;
