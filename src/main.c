@@ -13,6 +13,7 @@
 
 #include "stsfs/kernel.h"
 #include "stsfs/state.h"
+#include "stsfs/supervisor.h"
 #include "stsfs/tree.h"
 #include "stsfs/value.h"
 
@@ -163,6 +164,83 @@ static int lock_state_dir(const char *dir)
 	return fd; /* held for the life of the process */
 }
 
+/* Relative directories are taken from where stsfs was started; the
+ * daemon then serves from /, so that no relative name in a table or a
+ * backing file reaches into that directory. */
+static char *absolute(const char *dir)
+{
+	if (dir[0] == '/')
+		return strdup(dir);
+	char cwd[PATH_MAX], *out;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&out, "%s/%s", cwd, dir) < 0)
+		return NULL;
+	return out;
+}
+
+static int absolute_dirs(void)
+{
+	char *image = absolute(opts.image_dir), *state = absolute(opts.state_dir);
+	if (!image || !state) {
+		free(image);
+		free(state);
+		return -1;
+	}
+	opts.image_dir = image; /* kept for the life of the process */
+	opts.state_dir = state;
+	return 0;
+}
+
+/* The objects the state dir and the kernel hold, adopted by each worker. */
+static int adopt_objects(void)
+{
+	char why[STSFS_WHY_LEN] = "";
+	if (state_init(opts.state_dir, why) != 0) {
+		fprintf(stderr, "stsfs: %s\n", why);
+		return -1;
+	}
+	kdm_init();
+	if (loop_startup(why) != 0 || dm_startup(why) != 0 || thin_startup(why) != 0) {
+		fprintf(stderr, "stsfs: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The supervisor checks the state dir and holds its lock for the life of
+ * the mount; workers come and go under it. */
+static int supervisor_main(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground)
+{
+	char why[STSFS_WHY_LEN] = "";
+	if (state_init(opts.state_dir, why) != 0) {
+		fprintf(stderr, "stsfs: %s\n", why);
+		return 1;
+	}
+	if (lock_state_dir(opts.state_dir) < 0)
+		return 1;
+	return supervise(args, mountpoint, argv, foreground);
+}
+
+/* A worker started by the supervisor (src/proc/supervisor.c). */
+static int worker_main(const char *env, struct fuse_args *args, struct cli *cli, bool single_thread)
+{
+	int fuse_fd, map_fd, ready_fd, cwd_fd;
+	if (sscanf(env, "%d:%d:%d:%d", &fuse_fd, &map_fd, &ready_fd, &cwd_fd) != 4) {
+		fprintf(stderr, "stsfs: %s=%s is not a worker's\n", WORKER_ENV, env);
+		return WORKER_EXIT_FATAL;
+	}
+	unsetenv(WORKER_ENV);
+	int fds[] = { fuse_fd, map_fd, ready_fd, cwd_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	int bad = fchdir(cwd_fd) < 0 || absolute_dirs() != 0 || resolve_allowed(cli) != 0 || chdir("/") < 0;
+	close(cwd_fd);
+	if (bad || adopt_objects() != 0)
+		return WORKER_EXIT_FATAL;
+	int ret = worker_run(args, fuse_fd, map_fd, ready_fd, single_thread);
+	state_sync();
+	return ret;
+}
+
 static void free_cli(struct cli *cli)
 {
 	for (size_t i = 0; i < cli->n_allow; i++)
@@ -206,28 +284,18 @@ int main(int argc, char *argv[])
 	opts.mode = 0755;
 	opts.cache_timeout = 1;
 	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
-	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0) ||
-	    resolve_allowed(&cli) != 0)
+	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0))
 		goto out;
 
-	char why[STSFS_WHY_LEN] = "";
-	if (state_init(opts.state_dir, why) != 0) {
-		fprintf(stderr, "stsfs: %s\n", why);
-		goto out;
-	}
-	if (lock_state_dir(opts.state_dir) < 0)
-		goto out;
-	kdm_init();
-	if (loop_startup(why) != 0 || dm_startup(why) != 0 || thin_startup(why) != 0) {
-		fprintf(stderr, "stsfs: %s\n", why);
-		goto out;
-	}
 	/* The kernel checks modes for other users; stsfs checks the rest. */
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=stsfs,subtype=stsfs");
 	if (fo.debug)
 		fuse_opt_add_arg(&args, "-d");
-	ret = tree_run(&args, fo.mountpoint, fo.foreground, fo.singlethread);
-	state_sync();
+	const char *worker = getenv(WORKER_ENV);
+	if (worker)
+		ret = worker_main(worker, &args, &cli, fo.singlethread);
+	else if (absolute_dirs() == 0 && resolve_allowed(&cli) == 0)
+		ret = supervisor_main(&args, fo.mountpoint, argv, fo.foreground);
 out:
 	for (size_t i = 0; i < opts.n_allow_backing; i++)
 		free(opts.allow_backing[i]);

@@ -186,8 +186,9 @@ bool loop_owns_dev(dev_t dev);
 int dm_object_dev(const char *name, dev_t *dev, char *why);
 bool dm_owns_dev(dev_t dev);
 
-/* FUSE session entry point (src/fuse/session.c). */
 struct fuse_args;
-int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bool single_thread);
+/* Serves the tree on a connection the supervisor mounted (src/fuse/session.c):
+ * the worker's side of include/stsfs/supervisor.h. */
+int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bool single_thread);
 
 #endif

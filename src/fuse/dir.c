@@ -69,19 +69,15 @@ static void add_file_entries(struct ctx *c, struct dirbuf *d)
 	}
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The listing of directory n as it is now. */
+static int dirbuf_open(struct node *n, struct dirbuf **out)
 {
-	struct node *n = node_get(ino);
 	struct ctx c;
-	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
+	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0)
+		return -ENOENT;
 	struct dirbuf *d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!d)
+		return -ENOMEM;
 	dirbuf_add(d, ".");
 	dirbuf_add(d, "..");
 	add_file_entries(&c, d);
@@ -93,18 +89,49 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (d->err) {
 		int err = d->err;
 		dirbuf_free(d);
-		fuse_reply_err(req, err);
+		return -err;
+	}
+	*out = d;
+	return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *d;
+	int r = dirbuf_open(node_get(ino), &d);
+	if (r == 0 && !(fi->fh = handle_new(d, O_RDONLY, true))) {
+		dirbuf_free(d);
+		r = -ENOMEM;
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
 	if (fuse_reply_open(req, fi) != 0)
-		dirbuf_free(d);
+		dirbuf_free(handle_take(fi->fh));
+}
+
+/* The listing behind fi; a dead worker's is listed afresh. NULL after
+ * replying with the error. */
+static struct dirbuf *dirbuf_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *d = handle_get(fi->fh), *mine;
+	if (d)
+		return d;
+	int r = handle_foreign(fi->fh) ? dirbuf_open(node_get(ino), &mine) : -EBADF;
+	if (r == 0 && (d = handle_adopt(fi->fh, mine)) != mine)
+		dirbuf_free(mine);
+	if (!d)
+		fuse_reply_err(req, r < 0 ? -r : ENOMEM);
+	return d;
 }
 
 /* The snapshot taken at opendir is served by index: off is the next one. */
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct dirbuf *d = (struct dirbuf *)(uintptr_t)fi->fh;
+	struct dirbuf *d = dirbuf_of(req, ino, fi);
+	if (!d)
+		return;
 	char *buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -127,7 +154,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
  * none (the kernel ignores them). */
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct dirbuf *d = (struct dirbuf *)(uintptr_t)fi->fh;
+	struct dirbuf *d = dirbuf_of(req, ino, fi);
+	if (!d)
+		return;
 	struct node *dir = node_get(ino);
 	struct ctx c;
 	char *buf = malloc(size);
@@ -160,7 +189,9 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	dirbuf_free((struct dirbuf *)(uintptr_t)fi->fh);
+	struct dirbuf *d = handle_take(fi->fh);
+	if (d)
+		dirbuf_free(d);
 	fuse_reply_err(req, 0);
 }
 

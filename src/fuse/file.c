@@ -32,6 +32,11 @@ struct fh {
 	uint32_t event_nr;
 	char event_key[160];
 	bool was_read;
+	bool writer;
+	/* Opened again by a worker that took over: what was written before
+	 * went to the dead worker. */
+	bool reopened;
+	bool wrote; /* a write reached this worker */
 	/* Reads of one handle may run on several threads at once; a read that
 	 * renders afresh must not free text another is replying from. */
 	pthread_mutex_t text_lock;
@@ -127,39 +132,36 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 	return 0;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Opens n for flags into a new handle. A handle of a dead worker opened
+ * again (reopened) does not wait for an event: its open had returned. */
+static int open_fh(fuse_req_t req, struct node *n, int flags, bool reopened, struct fh **out)
 {
-	struct node *n = node_get(ino);
 	struct ctx c;
-	if (!n || !n->file || !node_valid(n) || ctx_for(n, &c) != 0) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
+	if (!n || !n->file || !node_valid(n) || ctx_for(n, &c) != 0)
+		return -ENOENT;
 	const struct file_def *f = n->file;
-	int acc = fi->flags & O_ACCMODE;
+	int acc = flags & O_ACCMODE;
 	bool wants_write = acc != O_RDONLY;
 	bool wants_read = acc != O_WRONLY;
 	/* Root passes the permission bits; the table still decides. */
-	if ((wants_write && !(f->perm & 0200)) || (wants_read && !(f->perm & 0400)) || (wants_write && n->json)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
+	if ((wants_write && !(f->perm & 0200)) || (wants_read && !(f->perm & 0400)) || (wants_write && n->json))
+		return -EACCES;
 	struct fh *h = calloc(1, sizeof(*h));
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!h)
+		return -ENOMEM;
 	h->node = n;
 	h->fd = -1;
 	h->dfd = -1;
+	h->reopened = reopened;
+	h->writer = wants_write;
 	pthread_mutex_init(&h->text_lock, NULL);
 	h->id = next_fh_id();
 	int r = 0;
 	struct cancel cancel = CANCEL_INIT;
 	interruptible(req, &c, &cancel);
 	if (f->type == FT_DATA)
-		r = open_data(&c, h, fi->flags);
-	else if (wants_read && f->waits)
+		r = open_data(&c, h, flags);
+	else if (wants_read && f->waits && !reopened)
 		r = wait_event(&c);
 	if (r == 0 && f->type != FT_DATA && wants_read)
 		r = render_fh(&c, h);
@@ -168,16 +170,46 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (c.why[0] && r != -EINTR)
 			report(&c, r, false);
 		fh_free(h);
+		return r;
+	}
+	*out = h;
+	return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h;
+	int r = open_fh(req, node_get(ino), fi->flags, false, &h);
+	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
+	fi->fh = handle_new(h, fi->flags, false);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	/* Only a writer has anything to do at close (FOPEN_NOFLUSH). */
-	fi->noflush = !wants_write;
-	if (fuse_reply_open(req, fi) != 0)
+	fi->noflush = !h->writer;
+	if (!fi->fh || fuse_reply_open(req, fi) != 0) {
+		handle_take(fi->fh);
 		fh_free(h);
+		if (!fi->fh)
+			fuse_reply_err(req, ENOMEM);
+	}
+}
+
+/* The handle behind fi, opened again if a dead worker opened it; NULL
+ * after replying with the error. */
+static struct fh *fh_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = handle_get(fi->fh), *mine;
+	if (h)
+		return h;
+	int r = handle_foreign(fi->fh) ? open_fh(req, node_get(ino), handle_open_flags(fi->fh), true, &mine) : -EBADF;
+	if (r == 0 && (h = handle_adopt(fi->fh, mine)) != mine)
+		fh_free(mine);
+	if (!h)
+		fuse_reply_err(req, r < 0 ? -r : ENOMEM);
+	return h;
 }
 
 #define DIRECT_ALIGN 4096
@@ -241,7 +273,9 @@ static bool read_direct(fuse_req_t req, struct fh *h, size_t size, off_t off)
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = fh_of(req, ino, fi);
+	if (!h)
+		return;
 	if (h->fd >= 0 && read_direct(req, h, size, off))
 		return;
 	if (h->fd >= 0) {
@@ -333,6 +367,19 @@ static void data_failed(struct fh *h, int r, const char *fmt, ...)
 	report(&c, r, false);
 }
 
+/* The start of a value went to a worker that died: the rest alone must not
+ * be applied. Returns the errno. */
+static int refuse_lost_value(struct fh *h)
+{
+	struct ctx c;
+	if (ctx_for(h->node, &c) == 0) {
+		why_set(c.why, -EIO, "%s: stsfs restarted while the value was being written; write it again",
+			h->node->name);
+		report(&c, -EIO, false);
+	}
+	return EIO;
+}
+
 /* O_DIRECT needs memory aligned to the device's blocks: the request's
  * bytes are copied into such a buffer. Writes whose offset or length are
  * not whole sectors go through the page cache and are synced. */
@@ -357,7 +404,9 @@ static ssize_t write_direct(struct fh *h, struct fuse_bufvec *in, size_t size, o
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = fh_of(req, ino, fi);
+	if (!h)
+		return;
 	size_t size = fuse_buf_size(in);
 	if (h->fd >= 0) {
 		struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
@@ -381,6 +430,11 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		fuse_reply_err(req, h->refused);
 		return;
 	}
+	if (h->reopened && off != 0 && !h->wrote) {
+		h->refused = refuse_lost_value(h);
+		fuse_reply_err(req, h->refused);
+		return;
+	}
 	if ((off != 0 && (size_t)off != h->wlen) || (size_t)off + size > MAX_WRITE_VALUE) {
 		fuse_reply_err(req, off ? EINVAL : EFBIG);
 		return;
@@ -399,6 +453,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		return;
 	}
 	h->wlen = (size_t)off + (size_t)n;
+	h->wrote = true;
 	bool deferred = h->node->file->check != NULL;
 	int r = apply_with(req, h, deferred);
 	h->pending = deferred && r == 0;
@@ -412,8 +467,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = fh_of(req, ino, fi);
+	if (!h)
+		return;
 	int r = 0;
+	/* A value checked per write and stored at close: its writes went to
+	 * the dead worker, so close cannot store it. */
+	if (h->reopened && h->writer && !h->wrote && h->node->file->check)
+		r = -refuse_lost_value(h);
 	if (h->pending) {
 		h->pending = false;
 		r = apply_with(req, h, false);
@@ -423,7 +484,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = fh_of(req, ino, fi);
+	if (!h)
+		return;
 	int r = 0;
 	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0) {
 		r = errno;
@@ -438,7 +501,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fh_free((struct fh *)(uintptr_t)fi->fh);
+	struct fh *h = handle_take(fi->fh);
+	if (h)
+		fh_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -448,7 +513,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
 {
 	const unsigned ready = POLLIN | POLLRDNORM | POLLPRI;
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = fh_of(req, ino, fi);
+	if (!h)
+		return;
 	const struct file_def *f = h->node->file;
 	struct ctx c;
 	if (!f->pollable || ctx_for(h->node, &c) != 0 || !c.kind->event_nr) {

@@ -6,6 +6,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "stsfs/takeover.h"
 #include "stsfs/tree.h"
 
 /* Attribute files report this size, as configfs and sysfs do; their content
@@ -15,6 +16,7 @@
 
 struct node {
 	fuse_ino_t ino;
+	uint32_t slot; /* in the shared map (takeover.h) */
 	uint64_t nlookup;
 	unsigned children;
 	struct node *parent;
@@ -24,7 +26,7 @@ struct node {
 	bool json;
 	bool hashed;
 	bool cached; /* the kernel may keep its name and attributes */
-	struct node *next_ino, *next_name;
+	struct node *next_name;
 };
 
 /* What a name in a directory is: a subdirectory of some kind, or a file
@@ -36,6 +38,11 @@ struct found {
 	bool cached; /* the kernel may keep the name (dir_kind.kept) */
 };
 
+/* The node table lives in the shared map: a worker taking over rebuilds it
+ * from there, with every id the kernel holds. */
+int nodes_attach(struct shared_map *m);
+/* The live node for ino; NULL for unknown ids and for ids whose object was
+ * gone when this worker took over. */
 struct node *node_get(fuse_ino_t ino);
 /* Finds or makes the node for (parent, name) with this identity and takes
  * one lookup reference, as the kernel will once we reply with its entry. */
@@ -77,6 +84,22 @@ void cache_start(struct fuse_session *se, double timeout);
 double cache_timeout(void);
 void cache_dir_changed(struct node *dir);
 void cache_all_changed(void);
+
+/* File handles (handle.c): ids that name their worker and open flags, so
+ * that a worker taking over can open a dead worker's handles again. */
+void handles_start(uint32_t worker_epoch);
+uint64_t handle_new(void *obj, int flags, bool dir);
+void *handle_get(uint64_t id);
+void *handle_adopt(uint64_t id, void *obj);
+void *handle_take(uint64_t id);
+bool handle_foreign(uint64_t id);
+int handle_open_flags(uint64_t id);
+
+/* Requests in flight across a takeover (inflight.c): the session's I/O,
+ * and answering what a dead worker left. */
+int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint32_t worker_epoch);
+int inflight_take_over(int fuse_fd);
+bool inflight_replays(void);
 
 /* Each file's share of the operations. */
 void attr_ops(struct fuse_lowlevel_ops *ops);

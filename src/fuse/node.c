@@ -7,31 +7,65 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NODE_BUCKETS 4096
+#define NAME_BUCKETS 4096
 
+/* Nodes live in slots of the shared map (takeover.h), so that the ids the
+ * kernel holds keep their meaning for the next worker; by_slot and by_name
+ * are this worker's index of them. */
 static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct node *by_ino[NODE_BUCKETS], *by_name[NODE_BUCKETS];
-static fuse_ino_t next_ino = FUSE_ROOT_ID + 1;
-static struct node root_node = { .ino = FUSE_ROOT_ID, .nlookup = 1, .name = "", .dir = &root_kind };
+static struct shared_map *map;
+static struct node **by_slot, *by_name[NAME_BUCKETS];
+static uint32_t *free_slots;
+static size_t n_free;
+static struct node root_node = { .ino = FUSE_ROOT_ID, .slot = FUSE_ROOT_ID, .nlookup = 1, .name = "", .dir = &root_kind };
 
 static size_t name_hash(fuse_ino_t parent, const char *name)
 {
 	size_t h = parent * 1099511628211u;
 	for (; *name; name++)
 		h = (h ^ (unsigned char)*name) * 1099511628211u;
-	return h % NODE_BUCKETS;
+	return h % NAME_BUCKETS;
+}
+
+static uint32_t slot_of(fuse_ino_t ino)
+{
+	return (uint32_t)ino;
+}
+
+static struct nodeslot *slot_rec(const struct node *n)
+{
+	return &map->nodes[n->slot];
+}
+
+/* The node for ino, dead ones (takeover found no object) included. */
+static struct node *node_find(fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &root_node;
+	uint32_t s = slot_of(ino);
+	if (s >= MAP_NODE_SLOTS)
+		return NULL;
+	pthread_mutex_lock(&nodes_lock);
+	struct node *n = by_slot[s];
+	if (n && n->ino != ino)
+		n = NULL;
+	pthread_mutex_unlock(&nodes_lock);
+	return n;
 }
 
 struct node *node_get(fuse_ino_t ino)
 {
-	if (ino == FUSE_ROOT_ID)
-		return &root_node;
-	pthread_mutex_lock(&nodes_lock);
-	struct node *n = by_ino[ino % NODE_BUCKETS];
-	while (n && n->ino != ino)
-		n = n->next_ino;
-	pthread_mutex_unlock(&nodes_lock);
-	return n;
+	struct node *n = node_find(ino);
+	return n && (n->dir || n->file) ? n : NULL;
+}
+
+static void hash_name(struct node *n)
+{
+	size_t h = name_hash(n->parent->ino, n->name);
+	n->next_name = by_name[h];
+	by_name[h] = n;
+	n->hashed = true;
+	slot_rec(n)->hashed = 1;
 }
 
 static void unhash_name(struct node *n)
@@ -44,12 +78,57 @@ static void unhash_name(struct node *n)
 	if (*pp)
 		*pp = n->next_name;
 	n->hashed = false;
+	slot_rec(n)->hashed = 0;
+}
+
+static void set_nlookup(struct node *n, uint64_t count)
+{
+	n->nlookup = count;
+	if (n != &root_node)
+		slot_rec(n)->nlookup = count;
+}
+
+/* A slot for a new node: a freed one (its generation moved on) or a new
+ * one. 0 when the map is full. */
+static uint32_t take_slot(void)
+{
+	if (n_free)
+		return free_slots[--n_free];
+	if (map->hdr->hwm >= MAP_NODE_SLOTS)
+		return 0;
+	return map->hdr->hwm++;
+}
+
+/* The slot is written before it is marked used: a worker killed half-way
+ * leaves a free slot, never a half-written node. */
+static struct node *node_new(struct node *parent, const char *name)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	uint32_t s = n && strlen(name) <= NAME_MAX ? take_slot() : 0;
+	if (!s || !(n->name = strdup(name))) {
+		if (s)
+			free_slots[n_free++] = s;
+		free(n);
+		return NULL;
+	}
+	struct nodeslot *rec = &map->nodes[s];
+	n->slot = s;
+	n->ino = (uint64_t)rec->gen << 32 | s;
+	n->parent = parent;
+	rec->parent = parent->ino;
+	rec->nlookup = 0;
+	memcpy(rec->name, name, strlen(name) + 1);
+	__atomic_store_n(&rec->used, 1, __ATOMIC_RELEASE);
+	by_slot[s] = n;
+	parent->children++;
+	hash_name(n);
+	return n;
 }
 
 /* Finds or makes the node for (parent, name) with this identity and takes
  * one lookup reference, as the kernel will once we reply with its entry. */
 struct node *node_child(struct node *parent, const char *name, const struct dir_kind *dir,
-			       const struct file_def *file, bool json)
+			const struct file_def *file, bool json)
 {
 	pthread_mutex_lock(&nodes_lock);
 	size_t h = name_hash(parent->ino, name);
@@ -60,28 +139,13 @@ struct node *node_child(struct node *parent, const char *name, const struct dir_
 		unhash_name(n); /* the object behind the name changed kind */
 		n = NULL;
 	}
-	if (!n) {
-		n = calloc(1, sizeof(*n));
-		if (n)
-			n->name = strdup(name);
-		if (!n || !n->name) {
-			free(n);
-			pthread_mutex_unlock(&nodes_lock);
-			return NULL;
-		}
-		n->ino = next_ino++;
-		n->parent = parent;
+	if (!n && (n = node_new(parent, name))) {
 		n->dir = dir;
 		n->file = file;
 		n->json = json;
-		parent->children++;
-		n->next_ino = by_ino[n->ino % NODE_BUCKETS];
-		by_ino[n->ino % NODE_BUCKETS] = n;
-		n->next_name = by_name[h];
-		by_name[h] = n;
-		n->hashed = true;
 	}
-	n->nlookup++;
+	if (n)
+		set_nlookup(n, n->nlookup + 1);
 	pthread_mutex_unlock(&nodes_lock);
 	return n;
 }
@@ -90,11 +154,11 @@ static void node_free_locked(struct node *n)
 {
 	while (n != &root_node && n->nlookup == 0 && n->children == 0) {
 		unhash_name(n);
-		struct node **pp = &by_ino[n->ino % NODE_BUCKETS];
-		while (*pp && *pp != n)
-			pp = &(*pp)->next_ino;
-		if (*pp)
-			*pp = n->next_ino;
+		struct nodeslot *rec = slot_rec(n);
+		__atomic_store_n(&rec->used, 0, __ATOMIC_RELEASE);
+		rec->gen++;
+		by_slot[n->slot] = NULL;
+		free_slots[n_free++] = n->slot;
 		struct node *parent = n->parent;
 		parent->children--;
 		free(n->name);
@@ -105,11 +169,11 @@ static void node_free_locked(struct node *n)
 
 void node_forget(fuse_ino_t ino, uint64_t count)
 {
-	struct node *n = node_get(ino);
+	struct node *n = node_find(ino);
 	if (!n || n == &root_node)
 		return;
 	pthread_mutex_lock(&nodes_lock);
-	n->nlookup = n->nlookup > count ? n->nlookup - count : 0;
+	set_nlookup(n, n->nlookup > count ? n->nlookup - count : 0);
 	node_free_locked(n);
 	pthread_mutex_unlock(&nodes_lock);
 }
@@ -117,8 +181,10 @@ void node_forget(fuse_ino_t ino, uint64_t count)
 void node_rename(struct node *parent, const char *name, const char *newname)
 {
 	char *copy = strdup(newname);
-	if (!copy)
+	if (!copy || strlen(newname) > NAME_MAX) {
+		free(copy);
 		return;
+	}
 	pthread_mutex_lock(&nodes_lock);
 	struct node *moved = NULL, *stale = NULL;
 	for (struct node *n = by_name[name_hash(parent->ino, name)]; n && !moved; n = n->next_name)
@@ -134,10 +200,8 @@ void node_rename(struct node *parent, const char *name, const char *newname)
 		free(moved->name);
 		moved->name = copy;
 		copy = NULL;
-		size_t h = name_hash(parent->ino, newname);
-		moved->next_name = by_name[h];
-		by_name[h] = moved;
-		moved->hashed = true;
+		memcpy(slot_rec(moved)->name, newname, strlen(newname) + 1);
+		hash_name(moved);
 	}
 	pthread_mutex_unlock(&nodes_lock);
 	free(copy);
@@ -146,10 +210,120 @@ void node_rename(struct node *parent, const char *name, const char *newname)
 void node_each(void (*cb)(struct node *n, void *arg), void *arg)
 {
 	pthread_mutex_lock(&nodes_lock);
-	for (size_t b = 0; b < NODE_BUCKETS; b++)
-		for (struct node *n = by_ino[b]; n; n = n->next_ino)
-			cb(n, arg);
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < map->hdr->hwm; s++)
+		if (by_slot[s] && (by_slot[s]->dir || by_slot[s]->file))
+			cb(by_slot[s], arg);
 	pthread_mutex_unlock(&nodes_lock);
+}
+
+/* ---- taking over the nodes of a dead worker ---- */
+
+/* What the node's name means now: the parent first. Nodes whose object is
+ * gone stay dead (no dir, no file): their ids answer ENOENT until the
+ * kernel forgets them. */
+static void settle(struct node *n, uint8_t *done)
+{
+	if (n == &root_node || done[n->slot])
+		return;
+	done[n->slot] = 1;
+	settle(n->parent, done);
+	struct ctx c;
+	struct found f;
+	if ((n->parent->dir || n->parent == &root_node) && ctx_for_dir(n->parent, &c) == 0 &&
+	    resolve(&c, n->name, &f)) {
+		n->dir = f.dir;
+		n->file = f.file;
+		n->json = f.json;
+	}
+}
+
+static struct node *adopt_slot(uint32_t s)
+{
+	struct nodeslot *rec = &map->nodes[s];
+	struct node *n = calloc(1, sizeof(*n));
+	if (!n || !(n->name = strndup(rec->name, NAME_MAX))) {
+		free(n);
+		return NULL;
+	}
+	n->slot = s;
+	n->ino = (uint64_t)rec->gen << 32 | s;
+	n->nlookup = rec->nlookup;
+	by_slot[s] = n;
+	return n;
+}
+
+static struct node *parent_of(struct node *n)
+{
+	fuse_ino_t pino = map->nodes[n->slot].parent;
+	struct node *p = pino == FUSE_ROOT_ID ? &root_node : by_slot[slot_of(pino)];
+	return p && p->ino == pino ? p : NULL;
+}
+
+/* A node whose chain of parents does not reach the root (a worker killed
+ * between freeing a parent and its child) cannot be named: it is dropped. */
+static bool rooted(struct node *n)
+{
+	for (int depth = 0; n != &root_node; depth++) {
+		if (depth > 2 * TREE_MAX_DEPTH || !(n = parent_of(n)))
+			return false;
+	}
+	return true;
+}
+
+/* Rebuilds the node table from the map: every slot in use becomes a node
+ * with its id, its lookup count and its parent; then each name is resolved
+ * against the tree as it is now. */
+static int adopt_nodes(void)
+{
+	uint32_t hwm = map->hdr->hwm;
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < hwm; s++)
+		if (map->nodes[s].used && !adopt_slot(s))
+			return -ENOMEM;
+	uint8_t *keep = calloc(hwm, 1), *done = calloc(hwm, 1);
+	if (!keep || !done) {
+		free(keep);
+		return -ENOMEM;
+	}
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < hwm; s++)
+		keep[s] = by_slot[s] && rooted(by_slot[s]);
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < hwm; s++) {
+		struct node *n = by_slot[s];
+		if (keep[s]) {
+			n->parent = parent_of(n);
+			continue;
+		}
+		if (n) {
+			free(n->name);
+			free(n);
+			by_slot[s] = NULL;
+		}
+		map->nodes[s].used = 0;
+		free_slots[n_free++] = s;
+	}
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < hwm; s++)
+		if (keep[s])
+			by_slot[s]->parent->children++;
+	for (uint32_t s = FUSE_ROOT_ID + 1; s < hwm; s++) {
+		struct node *n = by_slot[s];
+		if (!n)
+			continue;
+		settle(n, done);
+		if (map->nodes[s].hashed && (n->dir || n->file))
+			hash_name(n);
+	}
+	free(keep);
+	free(done);
+	return 0;
+}
+
+int nodes_attach(struct shared_map *m)
+{
+	map = m;
+	by_slot = calloc(MAP_NODE_SLOTS, sizeof(*by_slot));
+	free_slots = calloc(MAP_NODE_SLOTS, sizeof(*free_slots));
+	if (!by_slot || !free_slots)
+		return -ENOMEM;
+	return adopt_nodes();
 }
 
 /* ctx for a directory node (files use their parent's). */

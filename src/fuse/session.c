@@ -2,6 +2,11 @@
  * one table, the mount and the multi-threaded loop. */
 #include "glue.h"
 
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stsfs/supervisor.h"
 #include "watch.h"
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -34,18 +39,46 @@ static const struct fuse_lowlevel_ops *all_ops(void)
 	return &ops;
 }
 
-int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bool single_thread)
+/* The worker: takes over the mount's connection from the supervisor.
+ * INIT, kept in the map, is answered again so that this session knows the
+ * connection's terms (the kernel drops an answer to a request it no longer
+ * waits for); then the dead worker's nodes and requests are taken over,
+ * and the names the kernel keeps are dropped, since objects may have
+ * changed while nobody served them. */
+int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bool single_thread)
 {
+	static struct shared_map map;
+	int r = map_attach(map_fd, &map);
+	if (r < 0) {
+		fprintf(stderr, "stsfs: the shared map: %s\n", strerror(-r));
+		return WORKER_EXIT_FATAL;
+	}
+	uint32_t epoch = __atomic_add_fetch(&map.hdr->epoch, 1, __ATOMIC_ACQ_REL);
+	handles_start(epoch);
+	if ((r = nodes_attach(&map)) < 0) {
+		fprintf(stderr, "stsfs: taking over the nodes: %s\n", strerror(-r));
+		return WORKER_EXIT_FATAL;
+	}
 	struct fuse_session *se = fuse_session_new(args, all_ops(), sizeof(struct fuse_lowlevel_ops), NULL);
 	if (!se)
-		return 1;
-	int ret = 1;
-	if (fuse_set_signal_handlers(se) != 0)
+		return WORKER_EXIT_FATAL;
+	int ret = WORKER_EXIT_FATAL;
+	if (inflight_io(se, fuse_fd, &map, epoch) != 0 || fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
-	if (fuse_session_mount(se, mountpoint) != 0)
-		goto out_signals;
-	fuse_daemonize(foreground);
+	struct fuse_buf init = { .mem = map.hdr->init, .size = map.hdr->init_len };
+	fuse_session_process_buf(se, &init);
 	cache_start(se, opts.cache_timeout);
+	if (epoch > 1) {
+		cache_all_changed();
+		r = inflight_take_over(fuse_fd);
+		if (r < 0)
+			fprintf(stderr, "stsfs: asking the kernel to resend: %s\n", strerror(-r));
+		else if (inflight_replays())
+			fprintf(stderr, "stsfs: worker %u took over, answering %d requests left in flight\n", epoch, r);
+	}
+	char ready = 1;
+	if (write(ready_fd, &ready, 1) != 1 || close(ready_fd) != 0)
+		goto out_signals;
 	if (single_thread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -57,10 +90,10 @@ int tree_run(struct fuse_args *args, const char *mountpoint, bool foreground, bo
 		fuse_loop_cfg_destroy(cfg);
 	}
 	watch_shutdown();
-	fuse_session_unmount(se);
+	ret = ret ? 1 : 0;
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);
-	return ret ? 1 : 0;
+	return ret;
 }

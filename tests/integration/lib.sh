@@ -121,6 +121,24 @@ kill_daemon() { # SIGKILL: the mount is left broken, as after a crash
 	umount -l "$MNT" 2>/dev/null
 }
 
+# The worker serving the mount: the supervisor's (DAEMON_PID's) child.
+worker_pid() { pgrep -P "$DAEMON_PID" -x stsfs | head -1; }
+
+# kill_worker: SIGKILLs the worker and waits until the next one serves.
+kill_worker() {
+	local old
+	old=$(worker_pid)
+	[ -n "$old" ] || return 1
+	kill -9 "$old"
+	for _ in $(seq 200); do
+		local now
+		now=$(worker_pid)
+		[ -n "$now" ] && [ "$now" != "$old" ] && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # Loop devices whose backing file lies in this run's directory.
 our_loops() {
 	losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v w="$WORK" 'index($2, w) == 1 { print $1 }'

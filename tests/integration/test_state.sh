@@ -16,10 +16,12 @@ TRACE=$WORK/trace
 
 # trace CALLS: follows the daemon's threads until untrace, paths shown (-y).
 trace() {
-	strace -f -y -qq -e trace="$1" -o "$TRACE" -p "$DAEMON_PID" 2>/dev/null &
+	local worker
+	worker=$(worker_pid)
+	strace -f -y -qq -e trace="$1" -o "$TRACE" -p "$worker" 2>/dev/null &
 	TRACER=$!
 	for _ in $(seq 50); do
-		grep -q TracerPid:.*[1-9] "/proc/$DAEMON_PID/status" && return 0
+		grep -q TracerPid:.*[1-9] "/proc/$worker/status" && return 0
 		sleep 0.1
 	done
 	return 1
