@@ -253,7 +253,7 @@ if command -v era_repair >/dev/null; then
 	check "era repair" bash -c "echo 1 > '$D/era/metadata/repair'"
 	eq "$(jq -r .result "$D/era/metadata/check.json")" "ok" "era check after the repair"
 else
-	expect_err ENOENT bash -c "echo 1 > '$D/era/metadata/repair'"
+	expect_err ENODEV bash -c "echo 1 > '$D/era/metadata/repair'"
 	contains "$(cat "$D/era/error")" "era_repair" "error names the missing tool"
 fi
 
