@@ -182,6 +182,8 @@ static int loop_record(const struct loop_obj *lo, struct kv_block *b)
 	r = r ? r : kv_add_s64(b, "nr", lo->nr);
 	r = r ? r : kv_add_u64(b, "back_dev", lo->back_dev);
 	r = r ? r : kv_add_u64(b, "back_ino", lo->back_ino);
+	if (lo->renamed_from[0])
+		r = r ? r : kv_add_str(b, "renamed_from", lo->renamed_from);
 	return r;
 }
 
@@ -476,7 +478,11 @@ int loop_check_new_name(const char *name, char *why)
 
 /* The owned image is renamed with its object; the kernel device keeps its
  * open backing file (sysfs shows the new path). Caller holds the registry
- * lock, so the new name stays free until it is taken. */
+ * lock, so the new name stays free until it is taken.
+ * Crash-safe in steps: the new record, naming the old name, is saved
+ * first; then the image is renamed and the old record deleted; then the
+ * new record is saved again without the old name. A daemon killed in
+ * between finishes the rename at start-up (finish_renames). */
 int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why)
 {
 	if (reg_find_locked(&loop_registry, newname))
@@ -486,18 +492,23 @@ int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why)
 	loop_image_path(lo, old_img, sizeof(old_img));
 	snprintf(new_img, sizeof(new_img), "%s/%s.img", opts.image_dir, newname);
 	bool move_image = lo->image_made && access(old_img, F_OK) == 0;
-	if (move_image && renameat2(AT_FDCWD, old_img, AT_FDCWD, new_img, RENAME_NOREPLACE) < 0)
-		return why_set(why, errno == EEXIST ? -EEXIST : -errno, "cannot rename image %s to %s: %s", old_img,
-			       new_img, errno == EEXIST ? "that file exists and is not this object's image" : strerror(errno));
+	if (move_image && access(new_img, F_OK) == 0)
+		return why_set(why, -EEXIST, "cannot rename image %s to %s: that file exists and is not this object's image",
+			       old_img, new_img);
 	reg_rename_locked(&loop_registry, &lo->obj, newname);
+	snprintf(lo->renamed_from, sizeof(lo->renamed_from), "%s", old);
 	int r = loop_save(lo, why);
-	if (r) { /* keep the image and the record in step */
+	if (!r && move_image && renameat2(AT_FDCWD, old_img, AT_FDCWD, new_img, RENAME_NOREPLACE) < 0) {
+		r = why_set(why, -errno, "cannot rename image %s to %s: %s", old_img, new_img, strerror(errno));
+		state_delete(STATE_KIND, newname);
+	}
+	lo->renamed_from[0] = '\0';
+	if (r) {
 		reg_rename_locked(&loop_registry, &lo->obj, old);
-		if (move_image)
-			rename(new_img, old_img);
 		return r;
 	}
 	state_delete(STATE_KIND, old);
+	loop_save(lo, NULL);
 	return 0;
 }
 
@@ -623,7 +634,43 @@ static int load_fields(struct obj *o, const struct kv_block *b)
 	lo->nr = nr && nr->str ? atoi(nr->str) : -1;
 	lo->back_dev = (dev_t)kv_u64(b, "back_dev");
 	lo->back_ino = (ino_t)kv_u64(b, "back_ino");
+	const struct kv *from = kv_get(b, "renamed_from");
+	snprintf(lo->renamed_from, sizeof(lo->renamed_from), "%s", from && from->str ? from->str : "");
 	return 0;
+}
+
+/* A rename the daemon was killed in: the new record names the old one.
+ * While the old record is there, the image may still have the old name;
+ * the old record and object go, and the new record is saved without the
+ * old name. */
+static void finish_rename(struct loop_obj *lo)
+{
+	struct obj *old = reg_get_owned(&loop_registry, lo->renamed_from);
+	if (old) {
+		char old_img[PATH_MAX], new_img[PATH_MAX];
+		loop_image_path(loop_of(old), old_img, sizeof(old_img));
+		loop_image_path(lo, new_img, sizeof(new_img));
+		if (lo->image_made && access(new_img, F_OK) != 0)
+			rename(old_img, new_img);
+		fprintf(stderr, "stsfs: finishing the rename of loop/%s to loop/%s\n", lo->renamed_from, lo->obj.name);
+		state_delete(STATE_KIND, lo->renamed_from);
+		reg_forget(&loop_registry, old);
+		reg_put(&loop_registry, old);
+	}
+	lo->renamed_from[0] = '\0';
+	loop_save(lo, NULL);
+}
+
+static void finish_renames(void)
+{
+	for (;;) {
+		struct obj *o = loop_registry.owned;
+		while (o && !loop_of(o)->renamed_from[0])
+			o = o->next;
+		if (!o)
+			return;
+		finish_rename(loop_of(o));
+	}
 }
 
 /* A daemon killed between attaching and saving left the device unrecorded:
@@ -652,6 +699,7 @@ int loop_startup(char *why)
 	int r = reg_load(&loop_registry, STATE_KIND, LOOP_NAME_MAX, load_fields, why);
 	if (r)
 		return r;
+	finish_renames();
 	int *nrs = NULL;
 	size_t n = 0;
 	kloop_list(&nrs, &n);

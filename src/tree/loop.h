@@ -23,6 +23,9 @@ struct loop_obj {
 	uint32_t sector_size;
 	bool read_only, autoclear, partscan, direct_io;
 	bool image_made;
+	/* While a rename is under way: the old name, in the new record, so
+	 * that a daemon killed half-way finishes it at start-up. */
+	char renamed_from[OBJ_NAME_MAX + 1];
 	/* binding to the kernel */
 	int nr;                 /* -1 while inactive */
 	dev_t back_dev;

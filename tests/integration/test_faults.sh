@@ -153,4 +153,24 @@ check "s inactive now" put "$L/s/active" 0
 check "rmdir c i s" rmdir "$L/c" "$L/i" "$L/s"
 stop_daemon
 check "unmount the tmpfs" umount "$STATE"
+t "a rename interrupted by a kill is finished at start-up"
+check "the daemon starts" start_daemon
+check "loop/r" mkdir "$L/r"
+check "r size" put "$L/r/size" 4M
+check "r active" put "$L/r/active" 1
+check "r inactive" put "$L/r/active" 0
+stop_daemon
+# What mv loop/r loop/r2 leaves when killed after its first step: the new
+# record, naming the old one, beside the old record and the old image.
+{ cat "$STATE/loop/r"; echo "renamed_from=r"; } >"$STATE/loop/r2"
+check "the daemon starts" start_daemon
+eq "$(ls "$L" | grep '^r' | tr '\n' ' ')" "r2 " "only the new name is listed"
+check "the image has the new name" test -f "$IMG/r2.img"
+check "the old image is gone" test ! -e "$IMG/r.img"
+check "the old record is gone" test ! -e "$STATE/loop/r"
+check "the new record no longer names the old" bash -c "! grep -q renamed_from '$STATE/loop/r2'"
+eq "$(cat "$L/r2/size")" "4194304" "r2 kept the size"
+check "r2 activates on its image" put "$L/r2/active" 1
+check "rmdir r2" rmdir "$L/r2"
+
 finish
