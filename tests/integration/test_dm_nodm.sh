@@ -22,6 +22,14 @@ eq "$(cat "$D/a/table")" "" "no staged table"
 check "stage a table" put "$D/a/table" "0 2048 zero"
 eq "$(cat "$D/a/table")" "0 2048 zero" "staged table reads back"
 put_fails EINVAL "$D/a/table" "0 x zero" "table line 1"
+put_fails EINVAL "$D/a/table" "5 2048 zero" "table line 1: starts at sector 5, not 0"
+put_fails EINVAL "$D/a/table" "0 2048 zero
+4096 2048 zero" "table line 2: starts at sector 4096, not 2048 where line 1 ends"
+# Which target types the kernel has cannot be told without device-mapper:
+# any type stages, activation fails anyway.
+check "any target type stages" bash -c "echo '0 2048 lineer' >'$D/a/table'"
+eq "$(cat "$D/a/table")" "0 2048 lineer" "staged as written"
+check "restage zero" put "$D/a/table" "0 2048 zero"
 put_fails ENODEV "$D/a/active" 1 "device-mapper is not available"
 eq "$(cat "$D/a/active")" "0" "still inactive"
 eq "$(cat "$D/a/status")" "" "inactive status is empty"
