@@ -27,8 +27,11 @@ struct dm_lines {
 int dm_table_split(const char *text, struct dm_lines *out, char *why, size_t whylen);
 void dm_lines_free(struct dm_lines *l);
 
-/* True for a token that names a device: MAJ:MIN, /dev/..., or a path
- * relative to the mount root (loop/NAME, dm/NAME, thin/POOL/VOL). */
+/* True for a token that names a device: MAJ:MIN, /dev/..., a path
+ * relative to the mount root (loop/NAME, dm/NAME, thin/POOL/VOL), and any
+ * other word with a slash (a path the kernel would open: the resolver
+ * must check or refuse it). dm_table_split refuses parameters with a
+ * backslash, \v, \f or 0xa0, which the kernel splits or unescapes. */
 bool dm_is_devref(const char *tok);
 
 /* Resolves one reference into "MAJ:MIN" (out, outlen bytes); 0 or -errno

@@ -72,6 +72,28 @@ static char *collapse(const char *s)
 	return out;
 }
 
+/* The kernel splits a target's arguments at every byte its isspace()
+ * accepts (also \v, \f and Latin-1's non-breaking space 0xa0) and removes
+ * a backslash before any byte. stsfs splits at blanks only, so such bytes
+ * would let an argument stsfs saw as one word (not a device reference)
+ * reach the kernel as a device: refused. */
+static const char *kernel_reads_differently(const char *s)
+{
+	for (; *s; s++) {
+		switch ((unsigned char)*s) {
+		case '\\':
+			return "a backslash";
+		case '\v':
+		case '\f':
+		case 0xa0:
+			return "a vertical tab, form feed or byte 0xa0";
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
+
 static int split_line(const char *line, int lineno, struct dm_line *out, char *why, size_t whylen)
 {
 	const char *p = line, *w;
@@ -89,6 +111,11 @@ static int split_line(const char *line, int lineno, struct dm_line *out, char *w
 		return fail(why, whylen, -EINVAL, "table line %d: target type too long", lineno);
 	memcpy(out->type, w, n);
 	out->type[n] = '\0';
+	const char *odd = kernel_reads_differently(p);
+	if (odd)
+		return fail(why, whylen, -EINVAL,
+			    "table line %d: arguments may not contain %s: the kernel would split or unescape "
+			    "them differently from how stsfs checks them", lineno, odd);
 	out->params = collapse(p);
 	return out->params ? 0 : -ENOMEM;
 }
@@ -143,13 +170,17 @@ void dm_lines_free(struct dm_lines *l)
 	l->n = 0;
 }
 
+/* The kernel takes an argument it expects a device in as MAJ:MIN, and
+ * anything else as a path (relative ones from the daemon's working
+ * directory, which is /). Every word with a slash is therefore treated as a
+ * reference: one that names no device stsfs may use is refused, and none
+ * reaches the kernel as a path. */
 bool dm_is_devref(const char *tok)
 {
 	const char *colon = strchr(tok, ':');
 	if (colon && all_digits(tok, (size_t)(colon - tok)) && all_digits(colon + 1, strlen(colon + 1)))
 		return true;
-	return strncmp(tok, "/dev/", 5) == 0 || strncmp(tok, "loop/", 5) == 0 || strncmp(tok, "dm/", 3) == 0 ||
-	       strncmp(tok, "thin/", 5) == 0;
+	return strchr(tok, '/') != NULL;
 }
 
 /* params with each device reference replaced; *out malloc'd. */
