@@ -16,6 +16,8 @@
 
 #include "stsfs/dm_parse.h"
 
+#include "loop.h"
+
 /* ---- device references: MAJ:MIN, /dev/..., loop/NAME, dm/NAME, thin/POOL/VOL ---- */
 
 static int majmin_dev(const char *ref, dev_t *dev, char *why)
@@ -88,9 +90,42 @@ static int ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 	}
 	if (strncmp(ref, "thin/", 5) == 0)
 		return thin_ref_dev(ref, dev, ours, why);
-	if (strncmp(ref, "/dev/", 5) == 0)
+	/* Any absolute path (a symlink, /var/../dev/X) is what it names now;
+	 * only MAJ:MIN reaches the kernel. Other words with a slash are no
+	 * reference: the kernel would open them relative to / (dm_is_devref). */
+	if (ref[0] == '/')
 		return path_dev(ref, dev, why);
+	if (strchr(ref, '/'))
+		return why_set(why, -EINVAL, "'%s' is not a device reference (MAJ:MIN, /dev/..., loop/NAME, dm/NAME, "
+			       "thin/POOL/VOL)", ref);
 	return majmin_dev(ref, dev, why);
+}
+
+struct loop_match {
+	dev_t dev;
+	bool found;
+};
+
+static int match_loop(void *arg, const char *name)
+{
+	struct loop_match *m = arg;
+	dev_t d;
+	if (!m->found && loop_object_dev(name, &d, NULL) == 0 && d == m->dev)
+		m->found = true;
+	return 0;
+}
+
+/* loop_owns_dev goes by the device number an object last had; a device
+ * detached behind its back (losetup -d) and taken by someone else keeps
+ * that number. Only a loop object still bound to its backing file (what
+ * loop_object_dev checks) owns it. */
+static bool loop_dev_ours(dev_t dev)
+{
+	struct loop_match m = { .dev = dev };
+	if (!loop_owns_dev(dev))
+		return false;
+	reg_list(&loop_registry, match_loop, &m);
+	return m.found;
 }
 
 /* dm_resolve_fn: a reference must name a device stsfs made, unless the
@@ -101,7 +136,7 @@ static int resolve_ref(void *arg, const char *ref, char *out, size_t outlen, cha
 	dev_t dev;
 	bool ours;
 	int r = ref_dev(ref, &dev, &ours, reason);
-	if (!r && !ours && !opts.allow_host_devices && !loop_owns_dev(dev) && !dm_owns_dev(dev))
+	if (!r && !ours && !opts.allow_host_devices && !loop_dev_ours(dev) && !dm_owns_dev(dev))
 		r = why_set(reason, -EACCES, "%s (%u:%u) was not created by stsfs (start stsfs with --allow-host-devices)",
 			    ref, major(dev), minor(dev));
 	if (r) {
