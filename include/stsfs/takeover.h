@@ -18,6 +18,11 @@
 #define MAP_REQ_BUF ((1u << 20) + 8192)
 #define MAP_REQ_SLOTS 192
 #define MAP_NODE_SLOTS (1u << 19)
+/* Values being written (an attribute value spread over several write(2)s,
+ * a table checked per write and stored at close), so that a worker taking
+ * over goes on with them. Larger values are not kept. */
+#define MAP_VALUE_SLOTS 64
+#define MAP_VALUE_MAX (64u << 10)
 
 enum reqstate {
 	REQ_FREE,    /* nobody's */
@@ -31,6 +36,12 @@ struct reqslot {
 	uint32_t epoch; /* the worker that owns it */
 };
 
+struct valslot {
+	uint64_t fh;  /* the file handle's id; 0: free */
+	uint32_t len; /* written last: the bytes below it are the value */
+	uint32_t pad;
+};
+
 struct map_header {
 	uint64_t magic;
 	uint32_t epoch;    /* bumped by each worker at start */
@@ -39,6 +50,7 @@ struct map_header {
 	uint32_t pad;
 	unsigned char init[MAP_INIT_MAX];
 	struct reqslot req[MAP_REQ_SLOTS];
+	struct valslot val[MAP_VALUE_SLOTS];
 };
 
 /* A node id is gen << 32 | slot: a freed slot comes back under a new id, so
@@ -57,6 +69,7 @@ struct shared_map {
 	struct map_header *hdr;
 	unsigned char *reqbuf; /* MAP_REQ_SLOTS * MAP_REQ_BUF */
 	struct nodeslot *nodes;
+	unsigned char *values; /* MAP_VALUE_SLOTS * MAP_VALUE_MAX */
 };
 
 /* The supervisor: a new map holding INIT (the first request of the mount).

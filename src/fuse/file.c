@@ -37,6 +37,7 @@ struct fh {
 	 * went to the dead worker. */
 	bool reopened;
 	bool wrote; /* a write reached this worker */
+	uint64_t fhid; /* the id the kernel knows it by */
 	/* Reads of one handle may run on several threads at once; a read that
 	 * renders afresh must not free text another is replying from. */
 	pthread_mutex_t text_lock;
@@ -184,7 +185,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = handle_new(h, fi->flags, false);
+	fi->fh = h->fhid = handle_new(h, fi->flags, false);
+	if (h->writer && h->fd < 0)
+		value_keep(h->fhid, "", 0);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	/* Only a writer has anything to do at close (FOPEN_NOFLUSH). */
@@ -197,6 +200,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/* A dead worker's handle opened again goes on with the value its writes
+ * built (values.c): checked already, and stored at close if its file
+ * stores at close. */
+static void resume_value(struct fh *h, uint64_t id)
+{
+	char *val;
+	ssize_t len = value_find(id, &val);
+	h->fhid = id;
+	if (len < 0 || !h->writer)
+		return;
+	h->wbuf = val;
+	h->wlen = (size_t)len;
+	h->wrote = true;
+	h->pending = len > 0 && h->node->file->check != NULL;
+}
+
 /* The handle behind fi, opened again if a dead worker opened it; NULL
  * after replying with the error. */
 static struct fh *fh_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -205,6 +224,8 @@ static struct fh *fh_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (h)
 		return h;
 	int r = handle_foreign(fi->fh) ? open_fh(req, node_get(ino), handle_open_flags(fi->fh), true, &mine) : -EBADF;
+	if (r == 0)
+		resume_value(mine, fi->fh);
 	if (r == 0 && (h = handle_adopt(fi->fh, mine)) != mine)
 		fh_free(mine);
 	if (!h)
@@ -458,10 +479,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	int r = apply_with(req, h, deferred);
 	h->pending = deferred && r == 0;
 	if (r < 0) {
+		value_drop(h->fhid);
 		h->refused = -r;
 		fuse_reply_err(req, -r);
 		return;
 	}
+	value_keep(h->fhid, h->wbuf, h->wlen);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -478,6 +501,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->pending) {
 		h->pending = false;
 		r = apply_with(req, h, false);
+		value_drop(h->fhid);
 	}
 	fuse_reply_err(req, -r);
 }
@@ -502,6 +526,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fh *h = handle_take(fi->fh);
+	value_drop(fi->fh);
 	if (h)
 		fh_free(h);
 	fuse_reply_err(req, 0);

@@ -95,6 +95,12 @@ void *handle_take(uint64_t id);
 bool handle_foreign(uint64_t id);
 int handle_open_flags(uint64_t id);
 
+/* Values being written, kept across a takeover (values.c). */
+void values_attach(struct shared_map *m);
+void value_keep(uint64_t fh, const char *buf, size_t len);
+void value_drop(uint64_t fh);
+ssize_t value_find(uint64_t fh, char **out);
+
 /* Requests in flight across a takeover (inflight.c): the session's I/O,
  * and answering what a dead worker left. */
 int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint32_t worker_epoch);

@@ -55,6 +55,7 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 	}
 	uint32_t epoch = __atomic_add_fetch(&map.hdr->epoch, 1, __ATOMIC_ACQ_REL);
 	handles_start(epoch);
+	values_attach(&map);
 	if ((r = nodes_attach(&map)) < 0) {
 		fprintf(stderr, "stsfs: taking over the nodes: %s\n", strerror(-r));
 		return WORKER_EXIT_FATAL;

@@ -26,9 +26,14 @@ static size_t reqs_size(void)
 	return (size_t)MAP_REQ_SLOTS * MAP_REQ_BUF;
 }
 
+static size_t nodes_size(void)
+{
+	return ROUND((size_t)MAP_NODE_SLOTS * sizeof(struct nodeslot));
+}
+
 static size_t map_size(void)
 {
-	return hdr_size() + reqs_size() + ROUND((size_t)MAP_NODE_SLOTS * sizeof(struct nodeslot));
+	return hdr_size() + reqs_size() + nodes_size() + (size_t)MAP_VALUE_SLOTS * MAP_VALUE_MAX;
 }
 
 int map_create(const void *init, size_t init_len)
@@ -60,6 +65,7 @@ int map_attach(int fd, struct shared_map *m)
 	m->hdr = p;
 	m->reqbuf = (unsigned char *)p + hdr_size();
 	m->nodes = (struct nodeslot *)(m->reqbuf + reqs_size());
+	m->values = (unsigned char *)m->nodes + nodes_size();
 	if (m->hdr->magic && m->hdr->magic != MAP_MAGIC) {
 		munmap(p, map_size());
 		return -EINVAL;
