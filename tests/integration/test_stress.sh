@@ -140,6 +140,7 @@ for _ in $(seq "$KILLS"); do
 done
 stop_shells
 eq "$kills" "$KILLS" "workers killed"
+echo "phase 1: $(ops_done) operations, $kills worker kills" >&2
 check "at least $((SHELLS * OPS)) operations ($(ops_done))" test "$(ops_done)" -ge $((SHELLS * OPS))
 eq "$(cat "$WORK"/fail.* 2>/dev/null)" "" "failed operations"
 for i in $(seq $SHELLS); do
@@ -156,6 +157,7 @@ for _ in $(seq "$DAEMON_KILLS"); do
 done
 sleep 0.5
 stop_shells
+echo "phase 2: $(ops_done) operations, $DAEMON_KILLS daemon kills" >&2
 check "operations went on ($(ops_done))" test "$(ops_done)" -ge $((SHELLS * OPS))
 stop_daemon
 check "the daemon starts once more" start_daemon

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/lib-dm.sh"
 
-OPS=${OPS:-60}
+OPS=${OPS:-250}
 KILLS=${KILLS:-20}
 DAEMON_KILLS=${DAEMON_KILLS:-3}
 T=$MNT/thin
@@ -159,6 +159,7 @@ for _ in $(seq "$KILLS"); do
 done
 stop_shells
 eq "$kills" "$KILLS" "workers killed"
+echo "phase 1: $(ops_done) operations, $kills worker kills" >&2
 check "at least $((4 * OPS)) operations ($(ops_done))" test "$(ops_done)" -ge $((4 * OPS))
 eq "$(cat "$WORK"/fail.* 2>/dev/null)" "" "failed operations"
 for i in 1 2 3 4; do
