@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The daemon under AddressSanitizer and UndefinedBehaviorSanitizer: the
-# loop/ suite on this machine and the dm/ and thin/ suites in the VM (each
+# loop/, restart and stress suites on this machine and the dm/ and thin/ suites in the VM (each
 # suite fails on a sanitizer report in the daemon's log), then every
 # libFuzzer target for FUZZ_SECONDS (default 60) from a copy of its seed
 # corpus. Builds go to build-asan/ and build-fuzz/.
@@ -21,8 +21,13 @@ if [ "$what" != fuzz ]; then
 	ninja -C build-asan >/dev/null || exit 1
 	asan=$PWD/build-asan/stsfs
 	step "loop/ suite, ASan+UBSan" env STSFS="$asan" bash tests/integration/test_loop.sh
+	# The takeover code under the sanitizers: kills in both ways of
+	# answering requests in flight (the replay is 6.1's way).
+	step "restart suite, ASan+UBSan" env STSFS="$asan" bash tests/integration/test_restart.sh
+	step "stress suite (replayed requests), ASan+UBSan" env STSFS="$asan" STSFS_TAKEOVER=replay \
+		bash tests/integration/test_stress.sh
 	for t in test_dm test_thin; do
-		step "$t (in the VM), ASan+UBSan" tests/vm/run-in-vm.sh --env STSFS="$asan" -- bash "tests/vm/$t.sh"
+		step "$t (in the VM), ASan+UBSan" tests/vm/run-in-vm.sh --timeout 900 --env STSFS="$asan" -- bash "tests/vm/$t.sh"
 	done
 fi
 

@@ -22,6 +22,10 @@ struct kloop_config {
 	uint64_t sizelimit;
 	uint32_t sector_size;  /* 0: kernel default */
 	bool read_only, autoclear, partscan, direct_io;
+	/* The path was checked as it is: open it without following any
+	 * symlink, and only a regular file (a writer of a checked directory
+	 * must not swap in a link to a host file in between). */
+	bool exact_path;
 };
 
 /* What the kernel reports for a bound loop device (sysfs + LOOP_GET_STATUS64). */

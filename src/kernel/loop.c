@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -117,9 +119,28 @@ static int configure(int lfd, int bfd, const struct kloop_config *cfg)
 	return -errno;
 }
 
+static int open_backing(const struct kloop_config *cfg)
+{
+	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	if (!cfg->exact_path)
+		return open(cfg->backing, flags);
+	struct open_how how = { .flags = (uint64_t)flags | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, cfg->backing, &how, sizeof(how));
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		errno = EACCES;
+		return -1;
+	}
+	return fd;
+}
+
 int kloop_attach(const struct kloop_config *cfg, int *nr, char *why)
 {
-	int bfd = open(cfg->backing, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	int bfd = open_backing(cfg);
+	if (bfd < 0 && errno == ELOOP)
+		return why_set(why, -EACCES, "cannot open backing file %s: a part of the path became a symlink since it was checked",
+			       cfg->backing);
 	if (bfd < 0)
 		return why_set(why, -errno, "cannot open backing file %s: %s%s", cfg->backing,
 			       strerror(errno), errno == EROFS || errno == EACCES ? " (set read_only=1)" : "");

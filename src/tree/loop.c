@@ -340,6 +340,7 @@ int loop_attach(struct loop_obj *lo, char *why)
 		.backing = path, .offset = lo->offset, .sizelimit = lo->sizelimit,
 		.sector_size = lo->sector_size, .read_only = lo->read_only,
 		.autoclear = lo->autoclear, .partscan = lo->partscan, .direct_io = lo->direct_io,
+		.exact_path = lo->backing[0] != '\0', /* stored resolved (realpath) when written */
 	};
 	int nr;
 	r = kloop_attach(&cfg, &nr, why);
