@@ -168,7 +168,9 @@ static int add_vol(struct kv_block *b, const struct thin_vol *v)
 	char key[THIN_NAME_MAX + 8];
 	snprintf(key, sizeof(key), "vol.%s", v->name);
 	char *val = NULL;
-	if (asprintf(&val, "%" PRIu64 " %" PRIu32 " %d %s", v->size, v->thin_id, v->created, v->origin) < 0)
+	/* The third field: 1 created, plus the intent times 2 (older records
+	 * have 0 or 1 there). */
+	if (asprintf(&val, "%" PRIu64 " %" PRIu32 " %d %s", v->size, v->thin_id, v->created | v->intent << 1, v->origin) < 0)
 		return -ENOMEM;
 	int r = kv_add_str(b, key, val);
 	free(val);
@@ -219,7 +221,8 @@ static int load_vol(struct thin_pool *p, const char *name, const char *val)
 	snprintf(v.origin, sizeof(v.origin), "%s", val + used);
 	v.size = size;
 	v.thin_id = id;
-	v.created = created;
+	v.created = created & 1;
+	v.intent = (uint8_t)(created >> 1);
 	struct thin_vol *nv = realloc(p->vols, (p->nvols + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;

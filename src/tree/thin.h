@@ -39,8 +39,13 @@ struct thin_vol {
 	uint64_t size;                   /* bytes */
 	uint32_t thin_id;
 	bool created;                    /* its thin exists in the pool */
+	/* A change of the pool's metadata under way, saved before the kernel
+	 * is asked, so that a daemon killed in between knows at start-up. */
+	uint8_t intent;
 	char origin[THIN_NAME_MAX + 1];  /* "" unless a snapshot */
 };
+
+enum { VOL_INTENT_NONE, VOL_INTENT_CREATE, VOL_INTENT_REMOVE };
 
 struct thin_pool {
 	struct obj obj;                  /* first: the registry's part */

@@ -76,7 +76,7 @@ static int create_thin(struct thin_pool *p, struct thin_vol *v, char *why)
 	if (r)
 		return r;
 	v->created = true;
-	return thin_save(p, why);
+	return 0;
 }
 
 /* A thin id the pool's metadata has already (a restored dump, a reused
@@ -90,6 +90,32 @@ static int explain_create(struct ctx *c, struct thin_pool *p, struct thin_vol *v
 		return why_set(c->why, -EEXIST, "thin id %" PRIu32 " exists in thin/%s's metadata but is no volume's here "
 			       "(write another thin_id)", v->thin_id, p->obj.name);
 	return r;
+}
+
+/* create_thin with its intent saved first: a daemon killed after the
+ * kernel made the thin and before the record said so finds, at the next
+ * activation, the thin in the pool and takes it as this volume's. */
+static int create_new_thin(struct ctx *c, struct thin_pool *p, struct thin_vol *v)
+{
+	bool retried = v->intent == VOL_INTENT_CREATE;
+	v->intent = VOL_INTENT_CREATE;
+	int r = thin_save(p, c->why);
+	r = r ? r : create_thin(p, v, c->why);
+	if (r && retried) {
+		struct ctx pool;
+		bool listed = false;
+		ctx_up(c, 1, &pool);
+		if (thin_listed(&pool, v->thin_id, &listed, NULL) == 0 && listed) {
+			v->created = true;
+			r = 0;
+		}
+	}
+	v->intent = VOL_INTENT_NONE;
+	if (r) {
+		thin_save(p, NULL);
+		return explain_create(c, p, v, r);
+	}
+	return thin_save(p, c->why);
 }
 
 static int vol_activate(struct thin_pool *p, struct thin_vol *v, struct ctx *c)
@@ -107,11 +133,14 @@ static int vol_activate(struct thin_pool *p, struct thin_vol *v, struct ctx *c)
 		v->size = o->size;
 	if (!v->size)
 		return why_set(why, -EINVAL, "write size first");
+	if (v->intent == VOL_INTENT_REMOVE)
+		return why_set(why, -ENOENT, "thin/%s/%s was being removed when stsfs stopped: rmdir it again",
+			       p->obj.name, v->name);
 	bool was_created = v->created;
 	int r = 0;
-	if (!v->created && (r = create_thin(p, v, why)) != 0) {
+	if (!v->created && (r = create_new_thin(c, p, v)) != 0) {
 		v->size = size;
-		return explain_create(c, p, v, r);
+		return r;
 	}
 	vol_owner(p, v->name, owner, sizeof(owner));
 	r = dm_owned_ensure(name, owner, why);
@@ -495,8 +524,17 @@ static int vol_remove(struct ctx *c)
 	r = r ? r : vol_deactivate(p, v, c->why);
 	struct ctx pool;
 	ctx_up(c, 1, &pool);
-	if (!r && v->created)
-		r = delete_thin(&pool, p, v, c->cancel, c->why);
+	/* Saved first: a daemon killed after the thin is gone shows the
+	 * volume as being removed, and rmdir finishes it. */
+	if (!r && v->created && v->intent != VOL_INTENT_REMOVE) {
+		v->intent = VOL_INTENT_REMOVE;
+		if ((r = thin_save(p, c->why)) != 0)
+			v->intent = VOL_INTENT_NONE;
+	}
+	if (!r && v->created && (r = delete_thin(&pool, p, v, c->cancel, c->why)) != 0) {
+		v->intent = VOL_INTENT_NONE;
+		thin_save(p, NULL);
+	}
 	char name[THIN_DM_NAME_MAX + 1], owner[OBJ_OWNER_MAX];
 	if (!r) {
 		vol_dm(p, v, name, sizeof(name));

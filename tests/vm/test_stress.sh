@@ -136,7 +136,9 @@ agree() {
 		[ -d "$o" ] || continue
 		# A volume made while the daemon was killed may have no size yet.
 		[ "$(cat "$o/size")" = 0 ] && continue
-		if [ "$(cat "$o/active")" = 0 ] && ! put "$o/active" 1 2>/dev/null; then
+		# A volume whose rmdir was killed says so, and rmdir finishes it.
+		if [ "$(cat "$o/active")" = 0 ] && ! put "$o/active" 1 2>/dev/null &&
+			! grep -q "was being removed" "$o/error"; then
 			problems+="$(basename "$o"): $(cat "$o/error") "
 		fi
 	done

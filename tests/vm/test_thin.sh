@@ -480,6 +480,36 @@ stop_daemon
 check "restart without" start_daemon
 check "rmdir loop/xm loop/xd" rmdir "$L/xm" "$L/xd"
 
+t "a daemon killed inside rmdir or the first activation of a volume"
+# What the record holds when the daemon dies after saving its intent and
+# before the kernel answered: the flag field is created + 2 * intent.
+check "thin/p/kr" mkdir "$T/p/kr"
+check "kr size" put "$T/p/kr/size" 4M
+check "kr active" put "$T/p/kr/active" 1
+check "kr inactive" put "$T/p/kr/active" 0
+kr_id=$(cat "$T/p/kr/thin_id")
+stop_daemon
+sed -i "s/^vol\.kr=\([0-9]*\) \([0-9]*\) 1 /vol.kr=\1 \2 5 /" "$STATE/thin/p"
+check "the record says: being removed" grep -q "^vol.kr=[0-9]* [0-9]* 5 " "$STATE/thin/p"
+check "start" start_daemon
+put_fails ENOENT "$T/p/kr/active" 1 "was being removed when stsfs stopped: rmdir it again"
+check "rmdir finishes the removal" rmdir "$T/p/kr"
+thin_ls_live p "$tmeta" | awk '{ print $1 }' | grep -qx "$kr_id"
+eq "$?" 1 "its thin is gone from the pool"
+check "thin/p/kc" mkdir "$T/p/kc"
+check "kc size" put "$T/p/kc/size" 4M
+kc_id=$(cat "$T/p/kc/thin_id")
+stop_daemon
+# The kernel made the thin; the record was saved with the intent only.
+tid=$(dms p 1)
+check "set_transaction_id" dmsetup message p 0 "set_transaction_id $tid $((tid + 1))"
+check "create_thin $kc_id by hand" dmsetup message p 0 "create_thin $kc_id"
+sed -i "s/^vol\.kc=\([0-9]*\) \([0-9]*\) 0 /vol.kc=\1 \2 2 /" "$STATE/thin/p"
+check "the record says: being created" grep -q "^vol.kc=[0-9]* [0-9]* 2 " "$STATE/thin/p"
+check "start" start_daemon
+check "activation takes the thin the kernel made" put "$T/p/kc/active" 1
+check "rmdir kc" rmdir "$T/p/kc"
+
 t "teardown"
 eq "$(skey "$T/p/status" held_metadata_root)" "-" "no metadata snapshot held"
 eq "$(dms p 4)" "-" "dmsetup: no held root"
