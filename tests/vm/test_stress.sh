@@ -26,10 +26,7 @@ put() {
 	return $r
 }
 
-done_twice() {
-	case "$1" in *"File exists"* | *"No such file or directory"*) return 0 ;; esac
-	return 1
-}
+. "$(dirname "$0")/../integration/lib-stress.sh"
 
 # The directory of shell ID's objects, and how one is made ready.
 dir_of() { if [ "$1" -le 2 ]; then echo "$D"; else echo "$T/p"; fi; }
@@ -41,75 +38,6 @@ configure() { # configure ID DIR NAME
 		put "$2/$3/size" 4M
 	fi
 }
-
-# shell ID STRICT: as tests/integration/test_stress.sh's shells.
-shell() {
-	local id=$1 strict=$2 n=0 log=$WORK/fail.$1 dir pre
-	dir=$(dir_of "$id")
-	pre=$(prefix_of "$id")
-	declare -A exists=() active=()
-	while [ "$n" -lt "$OPS" ] || [ ! -e "$WORK/stop" ]; do
-		n=$((n + 1))
-		local k=$((RANDOM % 4)) name out
-		name=$pre$k
-		if [ -z "${exists[$name]:-}" ]; then
-			out=$(mkdir "$dir/$name" 2>&1) || done_twice "$out" || echo "mkdir $name: $out" >>"$log"
-			exists[$name]=1
-			active[$name]=0
-			out=$(configure "$id" "$dir" "$name" 2>&1) || echo "configure $name: $out" >>"$log"
-			continue
-		fi
-		case $((RANDOM % 5)) in
-		0 | 1) out=$(put "$dir/$name/active" 1 2>&1) && active[$name]=1 || echo "activate $name: $out" >>"$log" ;;
-		2) out=$(put "$dir/$name/active" 0 2>&1) && active[$name]=0 || echo "deactivate $name: $out" >>"$log" ;;
-		3)
-			local to=$pre$(((k + 1 + RANDOM % 3) % 4))
-			[ -n "${exists[$to]:-}" ] && continue
-			if out=$(mv "$dir/$name" "$dir/$to" 2>&1) || { done_twice "$out" && [ -d "$dir/$to" ]; }; then
-				exists[$to]=1
-				active[$to]=${active[$name]}
-				unset "exists[$name]" "active[$name]"
-			else
-				echo "mv $name $to: $out" >>"$log"
-			fi
-			;;
-		4)
-			out=$(rmdir "$dir/$name" 2>&1) || done_twice "$out" || echo "rmdir $name: $out" >>"$log"
-			unset "exists[$name]" "active[$name]"
-			;;
-		esac
-	done
-	[ "$strict" = 1 ] || : >"$log"
-	local o
-	for o in $(printf '%s\n' "${!exists[@]}" | sort); do echo "$o ${active[$o]}"; done >"$WORK/model.$id"
-	echo "$n" >"$WORK/ops.$id"
-}
-
-tree_of() {
-	local o dir pre
-	dir=$(dir_of "$1")
-	pre=$(prefix_of "$1")
-	for o in "$dir/$pre"*; do
-		[ -d "$o" ] || continue
-		echo "$(basename "$o") $(cat "$o/active")"
-	done
-}
-
-run_shells() {
-	rm -f "$WORK/stop" "$WORK"/fail.* "$WORK"/model.* "$WORK"/ops.*
-	SHELL_PIDS=()
-	for i in 1 2 3 4; do
-		shell "$i" "$1" &
-		SHELL_PIDS+=($!)
-	done
-}
-
-stop_shells() {
-	touch "$WORK/stop"
-	wait "${SHELL_PIDS[@]}"
-}
-
-ops_done() { cat "$WORK"/ops.* | awk '{ s += $1 } END { print s + 0 }'; }
 
 # dm devices as the tree says they should be: the dm objects that are
 # active, the pool, and pool-VOL for each active volume.
@@ -153,20 +81,8 @@ check "p data_size" put "$T/p/data_size" 128M
 check "p active" put "$T/p/active" 1
 
 t "phase 1: 4 shells, $KILLS worker kills; every operation succeeds"
-run_shells 1
-kills=0
-for _ in $(seq "$KILLS"); do
-	sleep 0.$((RANDOM % 8 + 2))
-	kill_worker && kills=$((kills + 1))
-done
-stop_shells
-eq "$kills" "$KILLS" "workers killed"
-echo "phase 1: $(ops_done) operations, $kills worker kills" >&2
-check "at least $((4 * OPS)) operations ($(ops_done))" test "$(ops_done)" -ge $((4 * OPS))
-eq "$(cat "$WORK"/fail.* 2>/dev/null)" "" "failed operations"
-for i in 1 2 3 4; do
-	eq "$(tree_of "$i")" "$(cat "$WORK/model.$i")" "shell $i's objects as it made them"
-done
+PAUSE_MAX=9
+kill_workers_under_shells
 agree
 
 t "phase 2: $DAEMON_KILLS kills of the whole daemon, each started again"
