@@ -32,7 +32,17 @@ stop_daemon() {
 	fi
 }
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
+# The process that serves the tree: the supervisor's (DAEMON_PID's) worker.
+worker_pid() { pgrep -P "$DAEMON_PID" -x stsfs | head -1; }
+
+# Memory of both processes (the supervisor's is small and constant).
+rss_kib() {
+	local total=0 pid
+	for pid in "$DAEMON_PID" $(worker_pid); do
+		total=$((total + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
+	done
+	echo "$total"
+}
 
 median() { # numbers on stdin
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -89,10 +99,12 @@ compare() {
 profile() {
 	local name=$1 count=$2
 	shift 2
-	strace -f -c -o "$W/trace" -p "$DAEMON_PID" 2>/dev/null &
+	local worker
+	worker=$(worker_pid)
+	strace -f -c -o "$W/trace" -p "$worker" 2>/dev/null &
 	local tracer=$!
 	for _ in $(seq 50); do
-		grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/$DAEMON_PID/status" && break
+		grep -q 'TracerPid:[[:space:]]*[1-9]' "/proc/$worker/status" && break
 		sleep 0.1
 	done
 	"$@" >/dev/null
