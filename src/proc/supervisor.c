@@ -8,7 +8,15 @@
  * unmount ends the worker by itself (its reads fail with ENODEV) and the
  * supervisor with it. The worker dies with the supervisor
  * (PR_SET_PDEATHSIG), and runs in a process group of its own so that a
- * terminal's Ctrl-C reaches only the supervisor. */
+ * terminal's Ctrl-C reaches only the supervisor.
+ *
+ * Under systemd (fdstore.h, docs/systemd.md) the connection and the map
+ * are kept in the service manager's file descriptor store once the first
+ * worker is ready. A stop signal then leaves the mount (a restart follows,
+ * and the kernel queues its callers' requests meanwhile): the worker is
+ * ended and the supervisor exits 0. The next start gets both back and
+ * serves the same connection: no mount, no INIT read. When the mount ends
+ * the store is emptied (FDSTOREREMOVE). */
 #include "stsfs/supervisor.h"
 
 #include <errno.h>
@@ -19,15 +27,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "stsfs/fdstore.h"
 #include "stsfs/takeover.h"
 
 struct super {
-	struct fuse_session *se;
+	struct fuse_session *se; /* NULL when the connection came from the store */
+	const char *mountpoint;
 	int fuse_fd, map_fd, cwd_fd;
 	char **argv;
 	char exe[PATH_MAX];
@@ -36,6 +48,8 @@ struct super {
 	pid_t stragglers[64]; /* dead workers not reaped yet */
 	int ready_fd; /* the read end of the running worker's ready pipe */
 	bool stopping;
+	bool stored; /* the connection and the map are in the service manager */
+	bool keep;   /* stopping leaves the mount: a restart takes it over */
 };
 
 static double now_s(void)
@@ -170,7 +184,14 @@ static void unmount(struct super *s)
 {
 	if (!s->stopping) {
 		s->stopping = true;
-		fuse_session_unmount(s->se);
+		if (s->stored) {
+			s->keep = true;
+			return;
+		}
+		if (s->se)
+			fuse_session_unmount(s->se);
+		else if (umount2(s->mountpoint, MNT_DETACH) < 0)
+			fprintf(stderr, "stsfs: unmounting %s: %s\n", s->mountpoint, strerror(errno));
 	}
 }
 
@@ -179,6 +200,14 @@ static void stop(struct super *s)
 	unmount(s);
 	if (s->worker > 0)
 		kill(s->worker, SIGTERM);
+}
+
+/* Whether the kernel still has the connection (not unmounted, not
+ * aborted): /dev/fuse polls POLLERR once it is gone. */
+static bool connected(struct super *s)
+{
+	struct pollfd p = { .fd = s->fuse_fd, .events = POLLIN };
+	return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
 /* Waits up to timeout_s for a signal or a worker's end. A stop signal
@@ -233,6 +262,17 @@ static int serve(struct super *s)
 		enum ended e = worker_ended(s, &status);
 		if (e == RUNNING) {
 			wait_a_while(s, 0.1);
+			continue;
+		}
+		/* systemd's stop signals every process of the unit
+		 * (KillMode=control-group): a worker that ended at its TERM
+		 * before the supervisor saw its own is no unmount. */
+		if (e == EXITED && status == 0 && s->stored && !s->stopping && connected(s)) {
+			for (double end = now_s() + 2; !s->stopping && now_s() < end;)
+				wait_a_while(s, end - now_s());
+			if (s->stopping)
+				return 0;
+			fprintf(stderr, "stsfs: the worker ended, the mount did not; starting another\n");
 			continue;
 		}
 		if (e == EXITED && (status == 0 || status == WORKER_EXIT_FATAL || s->stopping))
@@ -296,24 +336,64 @@ static int read_init(struct super *s)
 	return 0;
 }
 
+/* The connection and the map from the service manager's store: the mount
+ * stays as it is, and the map holds INIT. 1 when taken, 0 when there is
+ * nothing to take, -1 when what was passed is not ours. */
+static int take_over(struct super *s)
+{
+	int fuse_fd, map_fd;
+	int r = fdstore_take(&fuse_fd, &map_fd);
+	if (r <= 0)
+		return r < 0 ? -1 : 0;
+	s->fuse_fd = fuse_fd;
+	s->map_fd = map_fd;
+	fprintf(stderr, "stsfs: serving %s on the connection the service manager kept\n", s->mountpoint);
+	return 1;
+}
+
+/* Once the first worker serves: the store gets both, then READY=1. */
+static void notify_ready(struct super *s)
+{
+	if (fdstore_usable()) {
+		int r = fdstore_save(s->fuse_fd, s->map_fd);
+		if (r < 0)
+			fprintf(stderr, "stsfs: storing the connection in the service manager: %s\n", strerror(-r));
+		s->stored = r == 0;
+	}
+	char msg[64];
+	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld\n", (long)getpid());
+	fdstore_notify(msg, -1);
+}
+
 int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground)
 {
 	static const struct fuse_lowlevel_ops no_ops;
-	struct super s = { .argv = argv, .ready_fd = -1, .map_fd = -1 };
+	struct super s = { .argv = argv, .ready_fd = -1, .map_fd = -1, .mountpoint = mountpoint };
+	bool notify = fdstore_init();
+	int taken = take_over(&s);
+	if (taken < 0)
+		return 1;
 	s.cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ssize_t len = readlink("/proc/self/exe", s.exe, sizeof(s.exe) - 1);
 	s.exe[len > 0 ? len : 0] = '\0';
-	s.se = fuse_session_new(args, &no_ops, sizeof(no_ops), NULL);
-	if (!s.se || s.cwd_fd < 0)
+	if (!taken)
+		s.se = fuse_session_new(args, &no_ops, sizeof(no_ops), NULL);
+	if ((!taken && !s.se) || s.cwd_fd < 0)
 		return 1;
 	int ret = 1, report = -1;
-	if (fuse_session_mount(s.se, mountpoint) != 0)
-		goto out;
-	s.fuse_fd = fuse_session_fd(s.se);
-	int r = read_init(&s);
-	if (r < 0) {
-		fprintf(stderr, "stsfs: reading the kernel's INIT: %s\n", strerror(-r));
-		goto out_unmount;
+	if (!taken) {
+		if (fuse_session_mount(s.se, mountpoint) != 0)
+			goto out;
+		s.fuse_fd = fuse_session_fd(s.se);
+		int r = read_init(&s);
+		if (r < 0) {
+			fprintf(stderr, "stsfs: reading the kernel's INIT: %s\n", strerror(-r));
+			goto out_unmount;
+		}
+	} else if (notify && fdstore_usable()) {
+		/* A stop before the first worker is ready leaves the mount
+		 * too: the store still holds the connection. */
+		s.stored = true;
 	}
 	if (!foreground && (report = detach()) < 0)
 		goto out_unmount;
@@ -336,6 +416,8 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 		close(report);
 		report = -1;
 	}
+	if (notify)
+		notify_ready(&s);
 	ret = serve(&s);
 out_unmount:
 	stop(&s);
@@ -347,7 +429,15 @@ out_unmount:
 			break;
 		usleep(50000);
 	}
+	/* The mount has ended: the store lets go of it. */
+	if (s.stored && !s.keep && !connected(&s))
+		fdstore_remove();
 out:
-	fuse_session_destroy(s.se);
+	if (s.se)
+		fuse_session_destroy(s.se);
+	else if (taken) {
+		close(s.fuse_fd);
+		close(s.map_fd);
+	}
 	return ret;
 }
