@@ -180,17 +180,26 @@ static enum ended worker_ended(struct super *s, int *status)
 	return RUNNING;
 }
 
+/* Whether the kernel still has the connection (not unmounted, not
+ * aborted): /dev/fuse polls POLLERR once it is gone. */
+static bool connected(struct super *s)
+{
+	struct pollfd p = { .fd = s->fuse_fd, .events = POLLIN };
+	return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
 static void unmount(struct super *s)
 {
 	if (!s->stopping) {
 		s->stopping = true;
-		if (s->stored) {
+		bool alive = connected(s);
+		if (s->stored && alive) {
 			s->keep = true;
 			return;
 		}
 		if (s->se)
 			fuse_session_unmount(s->se);
-		else if (umount2(s->mountpoint, MNT_DETACH) < 0)
+		else if (alive && umount2(s->mountpoint, MNT_DETACH) < 0)
 			fprintf(stderr, "stsfs: unmounting %s: %s\n", s->mountpoint, strerror(errno));
 	}
 }
@@ -202,13 +211,6 @@ static void stop(struct super *s)
 		kill(s->worker, SIGTERM);
 }
 
-/* Whether the kernel still has the connection (not unmounted, not
- * aborted): /dev/fuse polls POLLERR once it is gone. */
-static bool connected(struct super *s)
-{
-	struct pollfd p = { .fd = s->fuse_fd, .events = POLLIN };
-	return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
-}
 
 /* Waits up to timeout_s for a signal or a worker's end. A stop signal
  * unmounts and asks the worker to end. */
