@@ -17,7 +17,10 @@ struct fuse_args;
 #define WORKER_EXIT_FATAL 3
 
 /* Mounts at mountpoint with args and serves it by workers, each a new
- * execution of this program with argv. Returns the exit status. */
+ * execution of this program with argv. Under systemd (fdstore.h) the
+ * connection and the map are stored in the service manager, and a start
+ * that is handed them back serves that connection instead of mounting.
+ * Returns the exit status. */
 int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground);
 
 #endif
