@@ -139,6 +139,43 @@ kill_worker() {
 	return 1
 }
 
+# For the takeover suites (test_restart.sh, test_fdstore.sh):
+# reader DIR OUT: reads status files with its cwd in DIR until $WORK/stop
+# exists; each failure's message goes to OUT, the number of reads to OUT.n.
+# Its pid is READER.
+reader() {
+	(
+		cd "$1" || exit 1
+		n=0
+		while [ ! -e "$WORK/stop" ]; do
+			cat size status >/dev/null 2>>"$2" || echo "read $n failed" >>"$2"
+			n=$((n + 1))
+		done
+		echo "$n" >"$2.n"
+	) &
+	READER=$!
+}
+
+# What the takeover suites keep across restarts: loop/a (4M, active) and
+# loop/b (8M).
+make_kept_objects() {
+	check "loop/a" mkdir "$MNT/loop/a"
+	check "a size" put "$MNT/loop/a/size" 4M
+	check "a active" put "$MNT/loop/a/active" 1
+	check "loop/b" mkdir "$MNT/loop/b"
+	check "b size" put "$MNT/loop/b/size" 8M
+}
+
+# The tree and the kernel as a user sees them: objects, attributes, loops.
+snapshot() {
+	local o
+	for o in "$MNT"/loop/*/; do
+		o=${o%/}
+		echo "$(basename "$o") $(cat "$o/size" "$o/active" "$o/status" 2>&1 | tr '\n' ' ')"
+	done
+	our_loops | sort
+}
+
 # Loop devices whose backing file lies in this run's directory.
 our_loops() {
 	losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v w="$WORK" 'index($2, w) == 1 { print $1 }'

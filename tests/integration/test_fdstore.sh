@@ -61,28 +61,6 @@ start_manager() {
 	MGR_PID=$!
 }
 
-reader() { # as in test_restart.sh: reads with its cwd in $1 until $WORK/stop
-	(
-		cd "$1" || exit 1
-		n=0
-		while [ ! -e "$WORK/stop" ]; do
-			cat size status >/dev/null 2>>"$2" || echo "read $n failed" >>"$2"
-			n=$((n + 1))
-		done
-		echo "$n" >"$2.n"
-	) &
-	READER=$!
-}
-
-snapshot() {
-	local o
-	for o in "$L"/*/; do
-		o=${o%/}
-		echo "$(basename "$o") $(cat "$o/size" "$o/active" "$o/status" 2>&1 | tr '\n' ' ')"
-	done
-	our_loops | sort
-}
-
 # restart HOW: the daemon is stopped (term or termall) and started again
 # with the stored descriptors; a cat issued between the two completes.
 restart() {
@@ -129,11 +107,7 @@ run_mode() {
 	check "FDSTORE=1 carried one fd each" test "$(grep -c 'FDSTORE=1 FDNAME=stsfs-[a-z]* fds=1$' "$EV")" = 2
 
 	t "$mode: objects to keep"
-	check "loop/a" mkdir "$L/a"
-	check "a size" put "$L/a/size" 4M
-	check "a active" put "$L/a/active" 1
-	check "loop/b" mkdir "$L/b"
-	check "b size" put "$L/b/size" 8M
+	make_kept_objects
 	local before
 	before=$(snapshot)
 

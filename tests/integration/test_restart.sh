@@ -8,31 +8,6 @@
 
 L=$MNT/loop
 
-# reader DIR OUT: reads status files with its cwd in DIR until DIR/../stop
-# exists; each failure's message goes to OUT, the number of reads to OUT.n.
-reader() {
-	(
-		cd "$1" || exit 1
-		n=0
-		while [ ! -e "$WORK/stop" ]; do
-			cat size status >/dev/null 2>>"$2" || echo "read $n failed" >>"$2"
-			n=$((n + 1))
-		done
-		echo "$n" >"$2.n"
-	) &
-	READER=$!
-}
-
-# The tree and the kernel as a user sees them: objects, attributes, loops.
-snapshot() {
-	local o
-	for o in "$L"/*/; do
-		o=${o%/}
-		echo "$(basename "$o") $(cat "$o/size" "$o/active" "$o/status" 2>&1 | tr '\n' ' ')"
-	done
-	our_loops | sort
-}
-
 # in_flight FILE: a read of FILE whose answer the worker is made to hold
 # (strace delays its writev) while the worker is killed: the next worker
 # answers it.
@@ -66,11 +41,7 @@ run_mode() {
 	start_daemon || return 1
 
 	t "$mode: objects to keep"
-	check "loop/a" mkdir "$L/a"
-	check "a size" put "$L/a/size" 4M
-	check "a active" put "$L/a/active" 1
-	check "loop/b" mkdir "$L/b"
-	check "b size" put "$L/b/size" 8M
+	make_kept_objects
 	local before
 	before=$(snapshot)
 
