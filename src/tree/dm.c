@@ -133,7 +133,9 @@ static int add_table_lines(struct kv_block *b, const char *table)
 	return r;
 }
 
-int dm_save(struct dm_obj *o, char *why)
+/* o's record, saying active as given; written aside (prepare_only, for
+ * dm_prepare) or in place. */
+static int record_write(struct dm_obj *o, bool active, bool prepare_only, char *why)
 {
 	if (o->obj.external)
 		return 0;
@@ -141,11 +143,40 @@ int dm_save(struct dm_obj *o, char *why)
 	int r = kv_add_str(&b, "uuid", o->uuid);
 	r = r ? r : reg_save_owner(&o->obj, &b);
 	r = r ? r : kv_add_bool(&b, "read_only", o->read_only);
-	r = r ? r : kv_add_bool(&b, "active", dm_is_active(o, NULL));
+	r = r ? r : kv_add_bool(&b, "active", active);
 	r = r ? r : add_table_lines(&b, o->table);
-	r = r ? r : state_save(STATE_KIND, o->obj.name, &b, why);
+	if (r)
+		r = why_set(why, r, "out of memory saving state");
+	else if (prepare_only)
+		r = state_prepare(STATE_KIND, o->obj.name, &b, why);
+	else
+		r = state_save(STATE_KIND, o->obj.name, &b, why);
 	kv_block_free(&b);
 	return r;
+}
+
+int dm_save(struct dm_obj *o, char *why)
+{
+	return record_write(o, dm_is_active(o, NULL), false, why);
+}
+
+/* A change of the kernel's device (create, remove): the record as it will
+ * be is written aside first, so that a full or read-only state directory
+ * refuses the change before the kernel has it; change runs, and the record
+ * is put in place (a rename, which needs no room) or dropped. */
+int dm_change(struct dm_obj *o, bool active, int (*change)(struct dm_obj *o, char *why), char *why)
+{
+	int r = record_write(o, active, true, why);
+	if (r)
+		return r;
+	r = change(o, why);
+	if (o->obj.external)
+		return r;
+	if (r) {
+		state_abort(STATE_KIND, o->obj.name);
+		return r;
+	}
+	return state_commit(STATE_KIND, o->obj.name, why);
 }
 
 static char *table_from_state(const struct kv_block *b)

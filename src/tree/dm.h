@@ -60,6 +60,10 @@ int dm_remove_locked(struct dm_obj *o, char *why);
 int dm_rename_locked(struct dm_obj *o, const char *newname, char *why);
 /* Records an owned object's configuration (external ones have none). */
 int dm_save(struct dm_obj *o, char *why);
+/* Runs change (a kernel change making the device active or not) between
+ * writing the record aside and putting it in place: nothing changes when
+ * the record cannot be saved. */
+int dm_change(struct dm_obj *o, bool active, int (*change)(struct dm_obj *o, char *why), char *why);
 
 /* Reasons shared by the files: -ENODEV while inactive, -EBUSY for a
  * setting that is fixed while active. */

@@ -63,7 +63,23 @@ int dm_show_active(struct dm_obj *o, char **out, char *why)
 	return show_text(out, "%d\n", dm_is_active(o, NULL));
 }
 
-/* Saving afterwards keeps the record's active flag in step with the kernel. */
+static int create_device(struct dm_obj *o, char *why)
+{
+	struct dm_lines l;
+	int r = dm_load_table(o->table, &l, why);
+	if (r)
+		return r;
+	r = kdm_create(o->obj.name, o->uuid, o->read_only, &l, why);
+	dm_lines_free(&l);
+	return r;
+}
+
+static int remove_device(struct dm_obj *o, char *why)
+{
+	return kdm_remove(o->obj.name, why);
+}
+
+/* The record keeps its active flag in step with the kernel (dm_change). */
 static int activate(struct dm_obj *o, char *why)
 {
 	int r = kdm_available(why);
@@ -71,13 +87,7 @@ static int activate(struct dm_obj *o, char *why)
 		return r;
 	if (!o->table[0])
 		return why_set(why, -EINVAL, "write a table first");
-	struct dm_lines l;
-	r = dm_load_table(o->table, &l, why);
-	if (r)
-		return r;
-	r = kdm_create(o->obj.name, o->uuid, o->read_only, &l, why);
-	dm_lines_free(&l);
-	return r ? r : dm_save(o, why);
+	return dm_change(o, true, create_device, why);
 }
 
 int dm_store_active(struct dm_obj *o, const char *value, char *why)
@@ -90,8 +100,7 @@ int dm_store_active(struct dm_obj *o, const char *value, char *why)
 		return 0;
 	if (on)
 		return activate(o, why);
-	r = kdm_remove(o->obj.name, why);
-	return r ? r : dm_save(o, why);
+	return dm_change(o, false, remove_device, why);
 }
 
 int dm_show_suspended(struct dm_obj *o, char **out, char *why)

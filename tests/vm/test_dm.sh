@@ -480,6 +480,29 @@ eq "$(cat "$D/lin/active")" "1" "lin active after restart"
 eq "$(cat "$D/lin/table")" "$(dms_table lin)" "lin table after restart"
 eq "$(cat "$D/taken/active")" "0" "inactive object kept"
 
+t "the state directory full: activation and removal change nothing"
+stop_daemon
+FULL=$WORK/fullstate
+mkdir -p "$FULL"
+check "tmpfs state directory" mount -t tmpfs -o size=1m,mode=0700 stsfs-full "$FULL"
+check "the daemon starts on it" start_daemon --state-dir "$FULL"
+check "dm/f" mkdir "$D/f"
+check "f table" put "$D/f/table" "0 2048 zero"
+dd if=/dev/zero of="$FULL/.filler" bs=4k status=none 2>/dev/null
+put_fails ENOSPC "$D/f/active" 1 "state directory is full"
+check "no device f in the kernel" bash -c "! dmsetup info f >/dev/null 2>&1"
+rm "$FULL/.filler"
+check "f active once there is room" put "$D/f/active" 1
+dd if=/dev/zero of="$FULL/.filler" bs=4k status=none 2>/dev/null
+put_fails ENOSPC "$D/f/active" 0 "state directory is full"
+check "device f still there" dmsetup info f
+rm "$FULL/.filler"
+check "f inactive once there is room" put "$D/f/active" 0
+check "rmdir f" rmdir "$D/f"
+stop_daemon
+check "unmount the tmpfs" umount "$FULL"
+check "the daemon starts on its own state again" start_daemon
+
 t "teardown"
 for n in z2 two snap cr flk dly err str ro pool lin taken; do
 	[ -d "$D/$n" ] || continue
