@@ -8,6 +8,7 @@ build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libdevmapper-dev
 	libjson-c-dev thin-provisioning-tools)
 test_pkgs=(libcriterion-dev jq e2fsprogs fdisk util-linux dosfstools dmsetup
 	qemu-system-x86 busybox-static cpio kmod zstd xz-utils strace clang libclang-rt-14-dev python3)
+test_pkgs+=(dpkg-dev debhelper lintian scdoc) # scripts/package.sh, tests/integration/test_package.sh
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
