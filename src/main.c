@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "stsfs/kernel.h"
+#include "stsfs/log.h"
 #include "stsfs/state.h"
 #include "stsfs/supervisor.h"
 #include "stsfs/tree.h"
@@ -25,6 +26,7 @@ struct cli {
 	char *owner;
 	char *mode;
 	char *cache_timeout;
+	char *log_level;
 	int allow_host_devices;
 	int manage_external;
 	int help;
@@ -47,6 +49,9 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("--mode %s", mode),
 	CLI_OPT("--cache-timeout=%s", cache_timeout),
 	CLI_OPT("--cache-timeout %s", cache_timeout),
+	CLI_OPT("--log-level=%s", log_level),
+	CLI_OPT("--log-level %s", log_level),
+	CLI_OPT("log_level=%s", log_level),
 	CLI_OPT("--allow-host-devices", allow_host_devices),
 	CLI_OPT("--manage-external", manage_external),
 	CLI_OPT("--help", help),
@@ -87,6 +92,7 @@ static void usage(const char *prog)
 	       "    --owner UID:GID        owner of the tree (root)\n"
 	       "    --mode MODE            mode of directories, and the base of file modes (0755)\n"
 	       "    --cache-timeout SECS   how long the kernel may keep names and attributes (1; 0: never)\n"
+	       "    --log-level LEVEL      error, warning, info or debug (info); -o log_level=LEVEL\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          print the version\n\n",
 	       prog);
@@ -131,6 +137,17 @@ static int parse_cache_timeout(const char *s)
 	return 0;
 }
 
+static int parse_log_level(const char *s)
+{
+	enum log_level level;
+	if (log_parse_level(s, &level) != 0) {
+		fprintf(stderr, "stsfs: --log-level wants error, warning, info or debug, not '%s'\n", s);
+		return -1;
+	}
+	log_set_level(level);
+	return 0;
+}
+
 /* Allowed directories are compared after resolving, like the paths. */
 static int resolve_allowed(struct cli *cli)
 {
@@ -140,8 +157,7 @@ static int resolve_allowed(struct cli *cli)
 	for (size_t i = 0; i < cli->n_allow; i++) {
 		char real[PATH_MAX];
 		if (!cli->allow[i] || !realpath(cli->allow[i], real)) {
-			fprintf(stderr, "stsfs: --allow-backing %s: %s\n", cli->allow[i] ? cli->allow[i] : "",
-				strerror(errno));
+			log_msg(L_ERROR, "--allow-backing %s: %s", cli->allow[i] ? cli->allow[i] : "", strerror(errno));
 			return -1;
 		}
 		opts.allow_backing[opts.n_allow_backing++] = strdup(real);
@@ -156,7 +172,7 @@ static int lock_state_dir(const char *dir)
 	snprintf(path, sizeof(path), "%s/.lock", dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "stsfs: state directory %s is in use by another stsfs (%s)\n", dir, strerror(errno));
+		log_msg(L_ERROR, "state directory %s is in use by another stsfs (%s)", dir, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -195,12 +211,12 @@ static int adopt_objects(void)
 {
 	char why[STSFS_WHY_LEN] = "";
 	if (state_init(opts.state_dir, why) != 0) {
-		fprintf(stderr, "stsfs: %s\n", why);
+		log_msg(L_ERROR, "%s", why);
 		return -1;
 	}
 	kdm_init();
 	if (loop_startup(why) != 0 || dm_startup(why) != 0 || thin_startup(why) != 0) {
-		fprintf(stderr, "stsfs: %s\n", why);
+		log_msg(L_ERROR, "%s", why);
 		return -1;
 	}
 	return 0;
@@ -212,7 +228,7 @@ static int supervisor_main(struct fuse_args *args, const char *mountpoint, char 
 {
 	char why[STSFS_WHY_LEN] = "";
 	if (state_init(opts.state_dir, why) != 0) {
-		fprintf(stderr, "stsfs: %s\n", why);
+		log_msg(L_ERROR, "%s", why);
 		return 1;
 	}
 	if (lock_state_dir(opts.state_dir) < 0)
@@ -224,8 +240,9 @@ static int supervisor_main(struct fuse_args *args, const char *mountpoint, char 
 static int worker_main(const char *env, struct fuse_args *args, struct cli *cli, bool single_thread)
 {
 	int fuse_fd, map_fd, ready_fd, cwd_fd;
+	log_init_from_env();
 	if (sscanf(env, "%d:%d:%d:%d", &fuse_fd, &map_fd, &ready_fd, &cwd_fd) != 4) {
-		fprintf(stderr, "stsfs: %s=%s is not a worker's\n", WORKER_ENV, env);
+		log_msg(L_ERROR, "%s=%s is not a worker's", WORKER_ENV, env);
 		return WORKER_EXIT_FATAL;
 	}
 	unsetenv(WORKER_ENV);
@@ -251,6 +268,7 @@ static void free_cli(struct cli *cli)
 	free(cli->owner);
 	free(cli->mode);
 	free(cli->cache_timeout);
+	free(cli->log_level);
 }
 
 int main(int argc, char *argv[])
@@ -284,7 +302,8 @@ int main(int argc, char *argv[])
 	opts.mode = 0755;
 	opts.cache_timeout = 1;
 	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
-	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0))
+	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0) ||
+	    (cli.log_level && parse_log_level(cli.log_level) != 0))
 		goto out;
 
 	/* The kernel checks modes for other users; stsfs checks the rest. */
