@@ -11,6 +11,9 @@ struct fuse_args;
 /* The variable that tells a started worker its descriptors:
  * "FUSE_FD:MAP_FD:READY_FD:CWD_FD". */
 #define WORKER_ENV "STSFS_WORKER"
+/* A worker's log (log.h): LOG_ENV=syslog when the supervisor left the
+ * terminal (no -f), unset otherwise (stderr); the level comes from the
+ * options on the worker's command line, the supervisor's own. */
 /* A worker that cannot start at all (bad options, the kernel refusing
  * what the state dir holds) exits with this: starting it again would not
  * help. */

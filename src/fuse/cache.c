@@ -15,6 +15,7 @@
  * File contents are never cached (attribute files use direct I/O), and
  * neither is a name that does not exist (lookups that fail are not kept). */
 #include "glue.h"
+#include "stsfs/log.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -179,14 +180,14 @@ void cache_start(struct fuse_session *se, double timeout)
 	pthread_t t;
 	if (fd < 0 || pthread_create(&t, NULL, notifier, NULL) != 0) {
 		if (timeout > 0)
-			fprintf(stderr, "stsfs: names are not cached: %s\n", why[0] ? why : "no thread");
+			log_msg(L_WARNING, "names are not cached: %s", why[0] ? why : "no thread");
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
 	pthread_detach(t);
 	if (pthread_create(&t, NULL, listener, (void *)(intptr_t)fd) != 0) {
-		fprintf(stderr, "stsfs: names are not cached: no thread\n");
+		log_msg(L_WARNING, "names are not cached: no thread");
 		close(fd);
 		return;
 	}

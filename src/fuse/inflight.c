@@ -8,6 +8,7 @@
  * again: the kernel drops the second answer. STSFS_TAKEOVER=replay uses the
  * slots on any kernel (the tests do, to cover both ways natively). */
 #include "glue.h"
+#include "stsfs/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +57,7 @@ static int claim_slot(void)
 static ssize_t slot_read(int fd, void *buf, size_t len, void *userdata)
 {
 	if (my_slot < 0 && (my_slot = claim_slot()) < 0) {
-		fprintf(stderr, "stsfs: no free request slot\n");
+		log_msg(L_ERROR, "no free request slot");
 		return read(fd, buf, len);
 	}
 	struct fuse_in_header *ih = slot_header((unsigned)my_slot);

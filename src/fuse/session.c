@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stsfs/log.h"
 #include "stsfs/supervisor.h"
 #include "watch.h"
 
@@ -50,14 +51,14 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 	static struct shared_map map;
 	int r = map_attach(map_fd, &map);
 	if (r < 0) {
-		fprintf(stderr, "stsfs: the shared map: %s\n", strerror(-r));
+		log_msg(L_ERROR, "the shared map: %s", strerror(-r));
 		return WORKER_EXIT_FATAL;
 	}
 	uint32_t epoch = __atomic_add_fetch(&map.hdr->epoch, 1, __ATOMIC_ACQ_REL);
 	handles_start(epoch);
 	values_attach(&map);
 	if ((r = nodes_attach(&map)) < 0) {
-		fprintf(stderr, "stsfs: taking over the nodes: %s\n", strerror(-r));
+		log_msg(L_ERROR, "taking over the nodes: %s", strerror(-r));
 		return WORKER_EXIT_FATAL;
 	}
 	struct fuse_session *se = fuse_session_new(args, all_ops(), sizeof(struct fuse_lowlevel_ops), NULL);
@@ -73,9 +74,9 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 		cache_all_changed();
 		r = inflight_take_over(fuse_fd);
 		if (r < 0)
-			fprintf(stderr, "stsfs: asking the kernel to resend: %s\n", strerror(-r));
+			log_msg(L_ERROR, "asking the kernel to resend: %s", strerror(-r));
 		else if (inflight_replays())
-			fprintf(stderr, "stsfs: worker %u took over, answering %d requests left in flight\n", epoch, r);
+			log_msg(L_INFO, "worker %u took over, answering %d requests left in flight", epoch, r);
 	}
 	char ready = 1;
 	if (write(ready_fd, &ready, 1) != 1 || close(ready_fd) != 0)

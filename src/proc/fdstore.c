@@ -3,6 +3,7 @@
  * attached with SCM_RIGHTS; stored descriptors come back as 3, 4, ...
  * named by $LISTEN_FDNAMES. */
 #include "stsfs/fdstore.h"
+#include "stsfs/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -131,17 +132,17 @@ int fdstore_take(int *fuse_fd, int *map_fd)
 	free(copy);
 	if (*fuse_fd >= 0 && *map_fd >= 0) {
 		if (!is_fuse_dev(*fuse_fd)) {
-			fprintf(stderr, "stsfs: the stored %s is not /dev/fuse\n", FDSTORE_FUSE);
+			log_msg(L_ERROR, "the stored %s is not /dev/fuse", FDSTORE_FUSE);
 			return -EINVAL;
 		}
 		if (!is_map(*map_fd)) {
-			fprintf(stderr, "stsfs: the stored %s is not a map of stsfs\n", FDSTORE_MAP);
+			log_msg(L_ERROR, "the stored %s is not a map of stsfs", FDSTORE_MAP);
 			return -EINVAL;
 		}
 		return 1;
 	}
 	if (*fuse_fd >= 0 || *map_fd >= 0)
-		fprintf(stderr, "stsfs: the service manager passed %s without %s; mounting anew\n",
+		log_msg(L_WARNING, "the service manager passed %s without %s; mounting anew",
 			*fuse_fd >= 0 ? FDSTORE_FUSE : FDSTORE_MAP, *fuse_fd >= 0 ? FDSTORE_MAP : FDSTORE_FUSE);
 	if (*fuse_fd >= 0)
 		close(*fuse_fd);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "stsfs/fdstore.h"
+#include "stsfs/log.h"
 #include "stsfs/takeover.h"
 
 struct super {
@@ -85,7 +86,7 @@ static void exec_worker(struct super *s, int ready_w, pid_t parent)
 	if (s->exe[0])
 		execv(s->exe, s->argv);
 	execv("/proc/self/exe", s->argv);
-	fprintf(stderr, "stsfs: cannot start a worker: %s\n", strerror(errno));
+	log_msg(L_ERROR, "cannot start a worker: %s", strerror(errno));
 	_exit(WORKER_EXIT_FATAL);
 }
 
@@ -200,7 +201,7 @@ static void unmount(struct super *s)
 		if (s->se)
 			fuse_session_unmount(s->se);
 		else if (alive && umount2(s->mountpoint, MNT_DETACH) < 0)
-			fprintf(stderr, "stsfs: unmounting %s: %s\n", s->mountpoint, strerror(errno));
+			log_msg(L_ERROR, "unmounting %s: %s", s->mountpoint, strerror(errno));
 	}
 }
 
@@ -274,7 +275,7 @@ static int serve(struct super *s)
 				wait_a_while(s, end - now_s());
 			if (s->stopping)
 				return 0;
-			fprintf(stderr, "stsfs: the worker ended, the mount did not; starting another\n");
+			log_msg(L_WARNING, "the worker ended, the mount did not; starting another");
 			continue;
 		}
 		if (e == EXITED && (status == 0 || status == WORKER_EXIT_FATAL || s->stopping))
@@ -284,7 +285,7 @@ static int serve(struct super *s)
 		pause = now_s() - started < 0.2 ? (pause ? pause * 2 : 0.05) : 0;
 		if (pause > 2)
 			pause = 2;
-		fprintf(stderr, "stsfs: the worker %s; starting another%s\n",
+		log_msg(L_WARNING, "the worker %s; starting another%s",
 			e == EXITED ? "exited" : "was killed", pause ? " after a pause" : "");
 		if (pause)
 			wait_a_while(s, pause);
@@ -349,7 +350,7 @@ static int take_over(struct super *s)
 		return r < 0 ? -1 : 0;
 	s->fuse_fd = fuse_fd;
 	s->map_fd = map_fd;
-	fprintf(stderr, "stsfs: serving %s on the connection the service manager kept\n", s->mountpoint);
+	log_msg(L_INFO, "serving %s on the connection the service manager kept", s->mountpoint);
 	return 1;
 }
 
@@ -359,7 +360,7 @@ static void notify_ready(struct super *s)
 	if (fdstore_usable()) {
 		int r = fdstore_save(s->fuse_fd, s->map_fd);
 		if (r < 0)
-			fprintf(stderr, "stsfs: storing the connection in the service manager: %s\n", strerror(-r));
+			log_msg(L_ERROR, "storing the connection in the service manager: %s", strerror(-r));
 		s->stored = r == 0;
 	}
 	char msg[64];
@@ -389,7 +390,7 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 		s.fuse_fd = fuse_session_fd(s.se);
 		int r = read_init(&s);
 		if (r < 0) {
-			fprintf(stderr, "stsfs: reading the kernel's INIT: %s\n", strerror(-r));
+			log_msg(L_ERROR, "reading the kernel's INIT: %s", strerror(-r));
 			goto out_unmount;
 		}
 	} else if (notify && fdstore_usable()) {
@@ -399,6 +400,10 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 	}
 	if (!foreground && (report = detach()) < 0)
 		goto out_unmount;
+	if (!foreground) { /* stderr is /dev/null now: the log goes to syslog, the workers' too */
+		log_to_syslog();
+		setenv(LOG_ENV, "syslog", 1);
+	}
 	if (chdir("/") < 0)
 		goto out_unmount;
 	sigemptyset(&s.sigs);
@@ -408,7 +413,7 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 	sigaddset(&s.sigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &s.sigs, NULL);
 	if (start_worker(&s) < 0 || wait_ready(&s) < 0) {
-		fprintf(stderr, "stsfs: the worker did not start\n");
+		log_msg(L_ERROR, "the worker did not start");
 		goto out_unmount;
 	}
 	if (report >= 0) {

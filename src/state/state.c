@@ -1,4 +1,5 @@
 #include "stsfs/state.h"
+#include "stsfs/log.h"
 
 #include "stsfs/fsutil.h"
 #include "stsfs/why.h"
@@ -181,7 +182,7 @@ static void remove_leftovers(const char *dir)
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		if (is_leftover(e->d_name) && unlinkat(dirfd(d), e->d_name, 0) == 0)
-			fprintf(stderr, "stsfs: removed %s/%s, left by an unfinished save\n", dir, e->d_name);
+			log_msg(L_INFO, "removed %s/%s, left by an unfinished save", dir, e->d_name);
 	}
 	closedir(d);
 }

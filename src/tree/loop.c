@@ -3,6 +3,7 @@
  * mkdir/rmdir/mv, start-up and references from other kinds; the attribute
  * files are in loop_attr.c. */
 #include "stsfs/tree.h"
+#include "stsfs/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -653,7 +654,7 @@ static void finish_rename(struct loop_obj *lo)
 		loop_image_path(lo, new_img, sizeof(new_img));
 		if (lo->image_made && access(new_img, F_OK) != 0)
 			rename(old_img, new_img);
-		fprintf(stderr, "stsfs: finishing the rename of loop/%s to loop/%s\n", lo->renamed_from, lo->obj.name);
+		log_msg(L_INFO, "loop/%s: renamed to loop/%s (finishing a rename the last worker was stopped in)", lo->renamed_from, lo->obj.name);
 		state_delete(STATE_KIND, lo->renamed_from);
 		reg_forget(&loop_registry, old);
 		reg_put(&loop_registry, old);

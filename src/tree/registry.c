@@ -1,5 +1,6 @@
 /* The object registry that loop/ and dm/ share (see registry.h). */
 #include "registry.h"
+#include "stsfs/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -231,7 +232,7 @@ void reg_release_orphans(struct registry *reg, const char *kind, bool (*alive)(c
 	/* Start-up is single-threaded: nothing else walks the list yet. */
 	for (struct obj *o = reg->owned; o; o = o->next) {
 		if (o->owner[0] && !alive(o->owner)) {
-			fprintf(stderr, "stsfs: %s/%s: its owner %s is gone; it is an ordinary object now\n", kind, o->name,
+			log_msg(L_INFO, "%s/%s: its owner %s is gone; it is an ordinary object now", kind, o->name,
 				o->owner);
 			o->owner[0] = '\0';
 			reg->save(o, NULL);
@@ -254,7 +255,7 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 		char msg[STSFS_WHY_LEN];
 		snprintf(msg, sizeof(msg), "saved %s object %s left out: %s (fix or remove its record in the state directory)",
 			 a->kind, name, why && why[0] ? why : "not a valid name");
-		fprintf(stderr, "stsfs: %s\n", msg);
+		log_msg(L_WARNING, "%s", msg);
 		errslot_set(&a->reg->dir_error, msg);
 		return;
 	}
