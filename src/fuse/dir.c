@@ -206,19 +206,19 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	}
 	if (resolve(&c, name, &f)) {
 		why_set(c.why, -EEXIST, "'%s' already exists", name);
-		report(&c, -EEXIST, true);
+		report(&c, -EEXIST, true, name, "mkdir");
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
 	if (!c.kind->mkdir) {
 		why_set(c.why, -EPERM, "objects cannot be created in %s/", c.depth ? c.comp[c.depth - 1] : "the root");
-		report(&c, -EPERM, true);
+		report(&c, -EPERM, true, name, "mkdir");
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	int r = c.kind->mkdir(&c, name);
 	if (r < 0) {
-		report(&c, r, true);
+		report(&c, r, true, name, "mkdir");
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -263,7 +263,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else
 		why_set(c.why, r, "%s cannot be removed", name);
 	if (r < 0) {
-		report(&c, r, true);
+		report(&c, r, true, NULL, "rmdir");
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -289,7 +289,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	else
 		r = c.kind->rename(&c, newname);
 	if (r < 0) {
-		report(&c, r, true);
+		report(&c, r, true, NULL, "rename to %s", newname);
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -307,7 +307,7 @@ static void refuse_file_op(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	struct ctx c;
 	if (p && p->dir && ctx_for_dir(p, &c) == 0) {
 		why_set(c.why, -EPERM, "cannot %s '%s': files in this tree are fixed by the object kind", what, name);
-		report(&c, -EPERM, false);
+		report(&c, -EPERM, false, NULL, "%s %s", what, name);
 	}
 	fuse_reply_err(req, EPERM);
 }

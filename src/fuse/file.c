@@ -169,7 +169,7 @@ static int open_fh(fuse_req_t req, struct node *n, int flags, bool reopened, str
 	uninterruptible(req, &c);
 	if (r < 0) {
 		if (c.why[0] && r != -EINTR)
-			report(&c, r, false);
+			report(&c, r, false, NULL, "%s open", f->name);
 		fh_free(h);
 		return r;
 	}
@@ -356,9 +356,14 @@ static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
 		r = only_check ? f->check(&c, val) : f->store(&c, val);
 		uninterruptible(req, &c);
 	}
+	if (r >= 0 && !only_check && log_enabled(L_DEBUG)) {
+		char path[512];
+		ctx_path(&c, path, sizeof(path));
+		log_msg(L_DEBUG, "%s: %s written: %.200s", path, f->name, val);
+	}
 	free(val);
 	if (r < 0 && r != -EINTR)
-		report(&c, r, false);
+		report(&c, r, false, NULL, "%s write", f->name);
 	if (r >= 0) /* what the object shows may have changed (active: data, device) */
 		cache_dir_changed(h->node->parent);
 	return r;
@@ -385,7 +390,7 @@ static void data_failed(struct fh *h, int r, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	why_set(c.why, r, "data: %s: %s", what, strerror(-r));
-	report(&c, r, false);
+	report(&c, r, false, NULL, "data I/O");
 }
 
 /* The start of a value went to a worker that died: the rest alone must not
@@ -396,7 +401,7 @@ static int refuse_lost_value(struct fh *h)
 	if (ctx_for(h->node, &c) == 0) {
 		why_set(c.why, -EIO, "%s: stsfs restarted while the value was being written; write it again",
 			h->node->name);
-		report(&c, -EIO, false);
+		report(&c, -EIO, false, NULL, "%s write", h->node->name);
 	}
 	return EIO;
 }

@@ -6,6 +6,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "stsfs/log.h"
 #include "stsfs/takeover.h"
 #include "stsfs/tree.h"
 
@@ -63,8 +64,12 @@ bool subdir_visible(struct ctx *c, const struct subdir_def *s);
 bool resolve(struct ctx *c, const char *name, struct found *out);
 
 /* Stores c's reason (or r's text) in the error file of c's directory; a
- * top-level operation's also in the root's. */
-void report(struct ctx *c, int r, bool top_level);
+ * top-level operation's also in the root's. Logs the refusal at warning as
+ * "PATH[/child]: refused OP: reason", OP formatted from opfmt. */
+void report(struct ctx *c, int r, bool top_level, const char *child, const char *opfmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* c's directory as a path ("loop/disk"; "" for the root). */
+void ctx_path(const struct ctx *c, char *buf, size_t len);
 
 /* Until uninterruptible: c->cancel fires when the kernel interrupts req. */
 void interruptible(fuse_req_t req, struct ctx *c, struct cancel *cancel);

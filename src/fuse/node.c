@@ -4,6 +4,8 @@
 #include "glue.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,13 +370,31 @@ struct ctx *ctx_push(struct ctx *c, const char *name, const struct dir_kind *kin
 	return c;
 }
 
-void report(struct ctx *c, int r, bool top_level)
+void ctx_path(const struct ctx *c, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < c->depth && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "/" : "", c->comp[i]);
+}
+
+void report(struct ctx *c, int r, bool top_level, const char *child, const char *opfmt, ...)
 {
 	const char *msg = c->why[0] ? c->why : strerror(-r);
 	struct errslot *slot = errslot_for(c);
 	errslot_set(slot, msg);
 	if (top_level && slot != &root_error)
 		errslot_set(&root_error, msg);
+	if (!log_enabled(L_WARNING))
+		return;
+	char path[512], op[320];
+	ctx_path(c, path, sizeof(path));
+	va_list ap;
+	va_start(ap, opfmt);
+	vsnprintf(op, sizeof(op), opfmt, ap);
+	va_end(ap);
+	log_msg(L_WARNING, "%s%s%s: refused %s: %s", path[0] || !child ? path : "", path[0] && child ? "/" : "",
+		child ? child : "", op, msg);
 }
 
 /* ---- interrupts ---- */
