@@ -32,6 +32,9 @@ void log_to_syslog(void);
 /* A worker: syslog when LOG_ENV says so. */
 void log_init_from_env(void);
 
+/* bytes for a log line: "256 MiB" when whole MiB, else "1000 bytes". */
+const char *log_bytes(unsigned long long bytes, char buf[32]);
+
 /* One line; a trailing newline is not needed. */
 __attribute__((format(printf, 2, 3)))
 void log_msg(enum log_level level, const char *fmt, ...);

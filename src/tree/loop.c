@@ -3,7 +3,6 @@
  * mkdir/rmdir/mv, start-up and references from other kinds; the attribute
  * files are in loop_attr.c. */
 #include "stsfs/tree.h"
-#include "stsfs/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +17,7 @@
 
 #include "stsfs/fsutil.h"
 #include "stsfs/kernel.h"
+#include "stsfs/log.h"
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
@@ -356,8 +356,14 @@ int loop_attach(struct loop_obj *lo, char *why)
 	if (r) {
 		loop_detach_settled(nr, NULL);
 		lo->nr = -1;
+		return r;
 	}
-	return r;
+	struct kloop_state ks;
+	char size[32];
+	log_msg(L_INFO, "loop/%s: activated as /dev/loop%d (%s %s, %s)", lo->obj.name, nr,
+		lo->backing[0] ? "backing file" : "image", path,
+		log_bytes(kloop_query(nr, &ks) == 0 ? ks.size_bytes : lo->size, size));
+	return 0;
 }
 
 /* close(2) of a `data` file returns before FUSE's release reaches us, so a
@@ -387,6 +393,8 @@ int loop_detach(struct loop_obj *lo, char *why)
 	int r = loop_change(lo, apply_detach, &nr, why);
 	if (r)
 		lo->nr = nr;
+	else
+		log_msg(L_INFO, "loop/%s: deactivated (was /dev/loop%d)", lo->obj.name, nr);
 	return r;
 }
 
@@ -439,8 +447,13 @@ static int obj_block(struct ctx *c, struct blockref *b)
 
 int loop_remove_locked(struct loop_obj *lo, char *why)
 {
-	if (lo->obj.external)
-		return loop_detach_settled(lo->nr, why);
+	if (lo->obj.external) {
+		int e = loop_detach_settled(lo->nr, why);
+		if (!e)
+			log_msg(L_INFO, "loop/%s: removed (detached; stsfs did not make it)", lo->obj.name);
+		return e;
+	}
+	int was = lo->nr;
 	int r = detach_for_removal(lo, why);
 	char path[PATH_MAX];
 	loop_image_path(lo, path, sizeof(path));
@@ -449,6 +462,11 @@ int loop_remove_locked(struct loop_obj *lo, char *why)
 		loop_save(lo, NULL); /* it stays, inactive; the kernel is checked at start-up anyway */
 	}
 	if (!r) {
+		if (was >= 0 && lo->nr < 0)
+			log_msg(L_INFO, "loop/%s: removed (was /dev/loop%d)%s", lo->obj.name, was,
+				lo->image_made ? "; its image deleted" : "");
+		else
+			log_msg(L_INFO, "loop/%s: removed%s", lo->obj.name, lo->image_made ? "; its image deleted" : "");
 		state_delete(STATE_KIND, lo->obj.name);
 		reg_forget(&loop_registry, &lo->obj);
 	}
@@ -511,6 +529,7 @@ int loop_rename_locked(struct loop_obj *lo, const char *newname, char *why)
 	}
 	state_delete(STATE_KIND, old);
 	loop_save(lo, NULL);
+	log_msg(L_INFO, "loop/%s: renamed to loop/%s", old, newname);
 	return 0;
 }
 
@@ -585,7 +604,10 @@ static bool dir_kept(struct ctx *c, const char *name)
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = loop_check_new_name(name, c->why);
-	return r ? r : reg_mkdir(&loop_registry, name, NULL, loop_admit_locked, c->why);
+	r = r ? r : reg_mkdir(&loop_registry, name, NULL, loop_admit_locked, c->why);
+	if (!r)
+		log_msg(L_INFO, "loop/%s: created", name);
+	return r;
 }
 
 static struct errslot *dir_errslot(struct ctx *c)
@@ -691,6 +713,8 @@ static void adopt_unrecorded(struct loop_obj *lo, const int *nrs, size_t n)
 			lo->back_dev = img.st_dev;
 			lo->back_ino = img.st_ino;
 			loop_save(lo, NULL);
+			log_msg(L_INFO, "loop/%s: adopted /dev/loop%d (attached to its image %s, not recorded)", lo->obj.name,
+				lo->nr, path);
 			return;
 		}
 	}
@@ -707,8 +731,13 @@ int loop_startup(char *why)
 	kloop_list(&nrs, &n);
 	/* Start-up is single-threaded: nothing else walks the list yet. */
 	for (struct obj *o = loop_registry.owned; o; o = o->next) {
-		if (!loop_refresh(loop_of(o), NULL))
-			adopt_unrecorded(loop_of(o), nrs, n);
+		struct loop_obj *lo = loop_of(o);
+		if (loop_refresh(lo, NULL))
+			log_msg(L_INFO, "loop/%s: adopted /dev/loop%d", o->name, lo->nr);
+		else
+			adopt_unrecorded(lo, nrs, n);
+		if (lo->nr < 0)
+			log_msg(L_DEBUG, "loop/%s: loaded, inactive", o->name);
 	}
 	free(nrs);
 	return 0;

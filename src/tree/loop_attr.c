@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 /* ---- attribute helpers ---- */
@@ -176,13 +177,19 @@ int loop_set_size(struct loop_obj *lo, uint64_t size, char *why)
 				       st.size_bytes, size);
 		if (size == st.size_bytes)
 			return 0;
-		if (lo->backing[0]) /* the size is the file's: no record changes */
-			return grow_backed(lo, size, why);
-		uint64_t old = lo->size;
-		lo->size = size;
-		r = loop_change(lo, apply_grow_owned, NULL, why);
-		if (r)
-			lo->size = old;
+		if (lo->backing[0]) { /* the size is the file's: no record changes */
+			r = grow_backed(lo, size, why);
+		} else {
+			uint64_t old = lo->size;
+			lo->size = size;
+			r = loop_change(lo, apply_grow_owned, NULL, why);
+			if (r)
+				lo->size = old;
+		}
+		char from[32], to[32];
+		if (!r)
+			log_msg(L_INFO, "loop/%s: resized from %s to %s (/dev/loop%d)", lo->obj.name,
+				log_bytes(st.size_bytes, from), log_bytes(size, to), lo->nr);
 		return r;
 	}
 	if (lo->backing[0])
@@ -389,8 +396,12 @@ static int store_active(struct loop_obj *lo, const char *value, char *why)
 		return r;
 	if (on == is_active(lo))
 		return 0;
-	if (lo->obj.external)
-		return on ? 0 : loop_detach_settled(lo->nr, why);
+	if (lo->obj.external) {
+		r = on ? 0 : loop_detach_settled(lo->nr, why);
+		if (!on && !r)
+			log_msg(L_INFO, "loop/%s: deactivated (stsfs did not make it)", lo->obj.name);
+		return r;
+	}
 	return on ? loop_attach(lo, why) : loop_detach(lo, why);
 }
 

@@ -3,6 +3,8 @@
 #include "loop.h"
 #include "owned.h"
 
+#include "stsfs/log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +24,7 @@ int loop_owned_ensure(const char *name, const char *owner, uint64_t size, char *
 		lo = r ? NULL : owned_get(name);
 		if (!lo)
 			return r ? r : -ENOENT;
+		log_msg(L_INFO, "loop/%s: created for %s", name, owner);
 	}
 	pthread_mutex_lock(&lo->obj.lock);
 	if (strcmp(lo->obj.owner, owner) != 0)

@@ -74,6 +74,15 @@ void log_init_from_env(void)
 		log_to_syslog();
 }
 
+const char *log_bytes(unsigned long long bytes, char buf[32])
+{
+	if (bytes && bytes % (1024 * 1024) == 0)
+		snprintf(buf, 32, "%llu MiB", bytes / (1024 * 1024));
+	else
+		snprintf(buf, 32, "%llu bytes", bytes);
+	return buf;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (!log_enabled(level))
