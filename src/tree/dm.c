@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
+#include "stsfs/log.h"
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
@@ -220,7 +221,17 @@ static int load_fields(struct obj *obj, const struct kv_block *b)
  * is never read back: the kernel says so (its dm device exists). */
 int dm_startup(char *why)
 {
-	return reg_load(&dm_registry, STATE_KIND, DM_NAME_MAX, load_fields, why);
+	int r = reg_load(&dm_registry, STATE_KIND, DM_NAME_MAX, load_fields, why);
+	/* Start-up is single-threaded: nothing else walks the list yet. */
+	for (struct obj *o = dm_registry.owned; !r && o; o = o->next) {
+		struct kdm_info info;
+		if (dm_is_active(dm_of(o), &info))
+			log_msg(L_INFO, "dm/%s: adopted /dev/mapper/%s (%u:%u)", o->name, o->name, major(info.dev),
+				minor(info.dev));
+		else
+			log_msg(L_DEBUG, "dm/%s: loaded, inactive", o->name);
+	}
+	return r;
 }
 
 /* ---- references from other kinds and from tables ---- */
@@ -394,7 +405,11 @@ int dm_block(struct ctx *c, struct blockref *b)
 
 int dm_remove_locked(struct dm_obj *o, char *why)
 {
-	int r = dm_is_active(o, NULL) ? kdm_remove(o->obj.name, why) : 0;
+	bool was = dm_is_active(o, NULL);
+	int r = was ? kdm_remove(o->obj.name, why) : 0;
+	if (!r)
+		log_msg(L_INFO, "dm/%s: removed%s%s", o->obj.name, was ? " (its device with it)" : "",
+			o->obj.external ? " (stsfs did not make it)" : "");
 	if (!r && !o->obj.external) {
 		state_delete(STATE_KIND, o->obj.name);
 		reg_forget(&dm_registry, &o->obj);
@@ -428,6 +443,8 @@ int dm_rename_locked(struct dm_obj *o, const char *newname, char *why)
 	int r = dm_name_free_locked(newname, why);
 	if (!r && dm_is_active(o, NULL))
 		r = kdm_rename(o->obj.name, newname, why);
+	if (!r && o->obj.external)
+		log_msg(L_INFO, "dm/%s: renamed to dm/%s (stsfs did not make it)", o->obj.name, newname);
 	if (r || o->obj.external)
 		return r;
 	char old[sizeof(o->obj.name)];
@@ -441,6 +458,7 @@ int dm_rename_locked(struct dm_obj *o, const char *newname, char *why)
 		return r;
 	}
 	state_delete(STATE_KIND, old);
+	log_msg(L_INFO, "dm/%s: renamed to dm/%s", old, newname);
 	return 0;
 }
 
@@ -519,7 +537,10 @@ static bool dir_kept(struct ctx *c, const char *name)
 static int dir_mkdir(struct ctx *c, const char *name)
 {
 	int r = value_check_name(name, DM_NAME_MAX, c->why, sizeof(c->why));
-	return r ? r : reg_mkdir(&dm_registry, name, NULL, dm_admit_locked, c->why);
+	r = r ? r : reg_mkdir(&dm_registry, name, NULL, dm_admit_locked, c->why);
+	if (!r)
+		log_msg(L_INFO, "dm/%s: created", name);
+	return r;
 }
 
 static struct errslot *dir_errslot(struct ctx *c)

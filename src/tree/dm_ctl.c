@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 /* ---- uuid, read_only ---- */
@@ -87,7 +89,12 @@ static int activate(struct dm_obj *o, char *why)
 		return r;
 	if (!o->table[0])
 		return why_set(why, -EINVAL, "write a table first");
-	return dm_change(o, true, create_device, why);
+	r = dm_change(o, true, create_device, why);
+	struct kdm_info info;
+	if (!r && dm_is_active(o, &info))
+		log_msg(L_INFO, "dm/%s: activated as /dev/mapper/%s (%u:%u, %u targets)", o->obj.name, o->obj.name,
+			major(info.dev), minor(info.dev), info.target_count);
+	return r;
 }
 
 int dm_store_active(struct dm_obj *o, const char *value, char *why)
@@ -100,7 +107,10 @@ int dm_store_active(struct dm_obj *o, const char *value, char *why)
 		return 0;
 	if (on)
 		return activate(o, why);
-	return dm_change(o, false, remove_device, why);
+	r = dm_change(o, false, remove_device, why);
+	if (!r)
+		log_msg(L_INFO, "dm/%s: deactivated", o->obj.name);
+	return r;
 }
 
 int dm_show_suspended(struct dm_obj *o, char **out, char *why)
@@ -118,9 +128,16 @@ int dm_store_suspended(struct dm_obj *o, const char *value, char *why)
 	struct kdm_info info;
 	if (!dm_is_active(o, &info))
 		return dm_not_active(o, why);
-	if (noflush || on)
-		return info.suspended ? 0 : kdm_suspend(o->obj.name, noflush, why);
-	return info.suspended ? kdm_resume(o->obj.name, why) : 0;
+	if (noflush || on) {
+		r = info.suspended ? 0 : kdm_suspend(o->obj.name, noflush, why);
+		if (!r && !info.suspended)
+			log_msg(L_INFO, "dm/%s: suspended%s", o->obj.name, noflush ? " (noflush)" : "");
+		return r;
+	}
+	r = info.suspended ? kdm_resume(o->obj.name, why) : 0;
+	if (!r && info.suspended)
+		log_msg(L_INFO, "dm/%s: resumed", o->obj.name);
+	return r;
 }
 
 /* ---- message ---- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 static struct dm_obj *owned_get(const char *name)
@@ -23,7 +24,10 @@ int dm_owned_ensure(const char *name, const char *owner, char *why)
 		return r;
 	}
 	int r = value_check_name(name, DM_NAME_MAX, why, STSFS_WHY_LEN);
-	return r ? r : reg_mkdir(&dm_registry, name, owner, dm_admit_locked, why);
+	r = r ? r : reg_mkdir(&dm_registry, name, owner, dm_admit_locked, why);
+	if (!r)
+		log_msg(L_INFO, "dm/%s: created for %s", name, owner);
+	return r;
 }
 
 bool dm_owned_by(const char *name, const char *owner)

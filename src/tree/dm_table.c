@@ -18,6 +18,8 @@
 
 #include "loop.h"
 
+#include "stsfs/log.h"
+
 /* ---- device references: MAJ:MIN, /dev/..., loop/NAME, dm/NAME, thin/POOL/VOL ---- */
 
 static int majmin_dev(const char *ref, dev_t *dev, char *why)
@@ -243,12 +245,16 @@ int dm_store_table(struct dm_obj *o, const char *value, char *why)
 	if (!normal)
 		r = -ENOMEM;
 	struct kdm_info info;
-	if (!r && dm_is_active(o, &info)) {
+	bool active = !r && dm_is_active(o, &info);
+	if (active) {
 		r = translate(&l, why);
 		/* The writes loaded it already (dm_check_table): swap it in. */
 		if (!r)
 			r = info.inactive_table ? kdm_swap(o->obj.name, &l, why) : kdm_reload(o->obj.name, &l, why);
 	}
+	if (!r)
+		log_msg(active ? L_INFO : L_DEBUG, "dm/%s: %s (%zu lines)", o->obj.name,
+			active ? "table reloaded" : "table set, for activation", l.n);
 	dm_lines_free(&l);
 	if (r) {
 		free(normal);
