@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stsfs/log.h"
 #include "stsfs/state.h"
 #include "stsfs/value.h"
 
@@ -272,6 +273,22 @@ int thin_startup(char *why)
 		loop_owned_release_orphans(owner_alive);
 		dm_owned_release_orphans(owner_alive);
 	}
+	/* Start-up is single-threaded: nothing else walks the list yet. */
+	for (struct obj *o = pools.owned; !r && o; o = o->next) {
+		struct thin_pool *p = pool_of(o);
+		if (!thin_pool_active(p)) {
+			log_msg(L_DEBUG, "thin/%s: loaded, inactive", o->name);
+			continue;
+		}
+		log_msg(L_INFO, "thin/%s: adopted /dev/mapper/%s", o->name, o->name);
+		for (size_t i = 0; i < p->nvols; i++) {
+			char dm[THIN_DM_NAME_MAX + 1];
+			struct kdm_info info;
+			if (thin_vol_dm_name(o->name, p->vols[i].name, dm, sizeof(dm)) == 0 &&
+			    kdm_info(dm, &info, NULL) == 0 && info.exists)
+				log_msg(L_INFO, "thin/%s/%s: adopted /dev/mapper/%s", o->name, p->vols[i].name, dm);
+		}
+	}
 	return r;
 }
 
@@ -340,6 +357,8 @@ static int pool_remove(struct ctx *c)
 	thin_loop_name(p, "tmeta", name, sizeof(name));
 	if (!r && !p->obj.external)
 		r = loop_owned_remove(name, owner, c->why);
+	if (!r)
+		log_msg(L_INFO, "thin/%s: removed%s", p->obj.name, p->obj.external ? " (stsfs did not make it)" : "");
 	if (!r && !p->obj.external) {
 		state_delete(STATE_KIND, p->obj.name);
 		reg_forget(&pools, &p->obj);
@@ -418,6 +437,8 @@ static int dir_mkdir(struct ctx *c, const char *name)
 			pthread_mutex_unlock(&p->obj.lock);
 			thin_pool_put(p);
 		}
+	} else {
+		log_msg(L_INFO, "thin/%s: created", name);
 	}
 	return r;
 }

@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "stsfs/dm_parse.h"
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 /* thin_metadata_size rounds to this; the kernel reads metadata in 4 KiB blocks. */
@@ -298,6 +299,10 @@ int thin_pool_activate(struct thin_pool *p, struct cancel *cancel, char *why)
 		p->initialized = true;
 		r = thin_save(p, why);
 	}
+	char size[32];
+	if (!r)
+		log_msg(L_INFO, "thin/%s: activated as /dev/mapper/%s (data %s)", p->obj.name, p->obj.name,
+			log_bytes(data, size));
 	return r;
 }
 
@@ -319,7 +324,10 @@ int thin_pool_deactivate(struct thin_pool *p, char *why)
 	if ((size_t)info.open_count > live)
 		return why_set(why, -EBUSY, "thin/%s's device is open by something besides its volumes", p->obj.name);
 	int r = thin_vols_deactivate(p, why);
-	return r ? r : dm_owned_set_active(p->obj.name, false, why);
+	r = r ? r : dm_owned_set_active(p->obj.name, false, why);
+	if (!r)
+		log_msg(L_INFO, "thin/%s: deactivated", p->obj.name);
+	return r;
 }
 
 /* ---- changes of the pool's thins ---- */
@@ -390,15 +398,19 @@ static int store_data_size(struct thin_pool *p, const char *value, struct ctx *c
 			       p->obj.name, p->data_size, size);
 	uint64_t old = p->data_size;
 	p->data_size = size;
-	if (thin_pool_active(p) && size != old) {
+	bool live = thin_pool_active(p) && size != old;
+	if (live) {
 		char name[OBJ_NAME_MAX + 1];
 		thin_loop_name(p, "tdata", name, sizeof(name));
 		r = loop_owned_grow(name, size, c->why);
 		r = r ? r : reload(p, c->why);
 	}
 	r = r ? r : thin_save(p, c->why);
+	char from[32], to[32];
 	if (r)
 		p->data_size = old;
+	else if (live)
+		log_msg(L_INFO, "thin/%s: data resized from %s to %s", p->obj.name, log_bytes(old, from), log_bytes(size, to));
 	return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include "stsfs/dm_parse.h"
 #include "stsfs/dmpd_parse.h"
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 struct thin_vol *thin_vol_find(struct thin_pool *p, const char *name)
@@ -148,6 +149,10 @@ static int vol_activate(struct thin_pool *p, struct thin_vol *v, struct ctx *c)
 	r = r ? r : dm_owned_set_table(name, table, why);
 	r = r ? r : dm_owned_set_active(name, true, why);
 	free(table);
+	char sz[32];
+	if (!r)
+		log_msg(L_INFO, "thin/%s/%s: activated as /dev/mapper/%s (thin id %" PRIu32 ", %s%s%s)", p->obj.name, v->name,
+			name, v->thin_id, log_bytes(v->size, sz), v->origin[0] ? ", a snapshot of " : "", v->origin);
 	if (r && was_created) {
 		char reason[STSFS_WHY_LEN];
 		snprintf(reason, sizeof(reason), "%s", why);
@@ -161,7 +166,12 @@ static int vol_deactivate(struct thin_pool *p, struct thin_vol *v, char *why)
 {
 	char name[THIN_DM_NAME_MAX + 1];
 	vol_dm(p, v, name, sizeof(name));
-	return dm_live(name) ? dm_owned_set_active(name, false, why) : 0;
+	if (!dm_live(name))
+		return 0;
+	int r = dm_owned_set_active(name, false, why);
+	if (!r)
+		log_msg(L_INFO, "thin/%s/%s: deactivated", p->obj.name, v->name);
+	return r;
 }
 
 /* None goes unless all can: an open one is found before any is removed. */
@@ -281,9 +291,14 @@ static int store_size(struct thin_pool *p, struct thin_vol *v, const char *value
 		r = r ? r : dm_owned_set_table(name, table, why);
 		free(table);
 	}
+	bool live = size != old && dm_live(name);
 	r = r ? r : thin_save(p, why);
+	char from[32], to[32];
 	if (r)
 		v->size = old;
+	else if (live)
+		log_msg(L_INFO, "thin/%s/%s: resized from %s to %s", p->obj.name, v->name, log_bytes(old, from),
+			log_bytes(size, to));
 	return r;
 }
 
@@ -542,6 +557,7 @@ static int vol_remove(struct ctx *c)
 		r = dm_owned_remove(name, owner, c->why);
 	}
 	if (!r) {
+		log_msg(L_INFO, "thin/%s/%s: removed%s", p->obj.name, v->name, v->created ? " (its thin deleted)" : "");
 		forget_vol(p, v);
 		r = thin_save(p, c->why);
 	}
@@ -610,6 +626,8 @@ static int vol_rename(struct ctx *c, const char *newname)
 			for (size_t i = 0; i < p->nvols; i++)
 				if (strcmp(p->vols[i].origin, newname) == 0)
 					snprintf(p->vols[i].origin, sizeof(p->vols[i].origin), "%s", old);
+		} else {
+			log_msg(L_INFO, "thin/%s/%s: renamed to thin/%s/%s", p->obj.name, old, p->obj.name, newname);
 		}
 	}
 	pthread_mutex_unlock(&p->obj.lock);
@@ -719,6 +737,8 @@ int thin_vol_mkdir(struct ctx *c, const char *name)
 	pthread_mutex_lock(&p->obj.lock);
 	r = p->obj.external ? why_set(c->why, -EPERM, "thin/%s was made elsewhere: its volumes are not stsfs's", p->obj.name)
 			    : add_vol(p, name, c->why);
+	if (!r)
+		log_msg(L_INFO, "thin/%s/%s: created", p->obj.name, name);
 	pthread_mutex_unlock(&p->obj.lock);
 	thin_pool_put(p);
 	return r;
