@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@ static enum log_level max_level = L_INFO;
 static bool use_syslog;
 static int test_sock = -1;
 static struct sockaddr_un test_addr;
+static int journal_stderr = -1; /* unknown yet */
 
 static const struct {
 	const char *name;
@@ -83,6 +85,21 @@ const char *log_bytes(unsigned long long bytes, char buf[32])
 	return buf;
 }
 
+/* Whether stderr is the journal's stream (systemd sets JOURNAL_STREAM to
+ * its "DEV:INO"): journald then reads a "<PRIORITY>" prefix and records
+ * the process itself. */
+static bool stderr_is_journal(void)
+{
+	if (journal_stderr < 0) {
+		const char *js = getenv("JOURNAL_STREAM");
+		unsigned long long dev, ino;
+		struct stat st;
+		journal_stderr = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+				 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	}
+	return journal_stderr;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (!log_enabled(level))
@@ -95,6 +112,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	size_t n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
+	if (!use_syslog && stderr_is_journal()) {
+		fprintf(stderr, "<%d>%s: %s\n", (int)level, level_name(level), msg);
+		return;
+	}
 	if (!use_syslog) {
 		fprintf(stderr, "stsfs[%ld]: %s: %s\n", (long)getpid(), level_name(level), msg);
 		return;
