@@ -2,11 +2,14 @@
  * once: device, dev, probe, data, and the partitions/ directory. */
 #include "stsfs/tree.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "stsfs/kernel.h"
 #include "stsfs/value.h"
@@ -166,6 +169,94 @@ static int kv_part_probe(struct ctx *c, struct kv_doc *doc)
 	return kb ? kblk_probe(b.devpath, p.start, p.size, kb, c->why) : -ENOMEM;
 }
 
+/* Reads sysfs file dir/name into buf as one trimmed line. */
+static int read_sys(int dir, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* The kernel's partition device of the whole device `whole` with number
+ * partno, if the kernel made one (partscan): its dev_t, kernel name, first
+ * sector and length in sectors, and whether it is read-only. */
+static int kernel_part(dev_t whole, int partno, dev_t *dev, char *kname, size_t klen,
+		       uint64_t *start, uint64_t *sectors, bool *ro)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(whole), minor(whole));
+	DIR *d = opendir(path);
+	if (!d)
+		return -ENODEV;
+	int r = -ENODEV;
+	struct dirent *e;
+	while (r == -ENODEV && (e = readdir(d))) {
+		char buf[64];
+		if (e->d_name[0] == '.')
+			continue;
+		int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		unsigned maj, min;
+		if (read_sys(sub, "partition", buf, sizeof(buf)) == 0 && atoi(buf) == partno &&
+		    read_sys(sub, "dev", buf, sizeof(buf)) == 0 && sscanf(buf, "%u:%u", &maj, &min) == 2) {
+			*dev = makedev(maj, min);
+			snprintf(kname, klen, "%s", e->d_name);
+			*start = read_sys(sub, "start", buf, sizeof(buf)) == 0 ? strtoull(buf, NULL, 10) : 0;
+			*sectors = read_sys(sub, "size", buf, sizeof(buf)) == 0 ? strtoull(buf, NULL, 10) : 0;
+			*ro = read_sys(sub, "ro", buf, sizeof(buf)) == 0 && atoi(buf) == 1;
+			r = 0;
+		}
+		close(sub);
+	}
+	closedir(d);
+	return r;
+}
+
+/* partitions/N's `data`: the kernel's partition device (/dev/loopNpM), so
+ * only where the kernel made one (partscan on, a table it can parse) and
+ * only while it covers the bytes libblkid reads in the table now (a table
+ * rewritten and not yet reread by the kernel has no `data`). Read-only
+ * and refused as the whole device is. */
+static int part_block(struct ctx *c, struct blockref *b)
+{
+	struct blockref whole;
+	struct kblk_part p;
+	int r = this_part(c, &whole, &p);
+	if (r)
+		return r;
+	dev_t dev;
+	char kname[32];
+	uint64_t start, sectors;
+	bool ro;
+	if (kernel_part(whole.dev, p.partno, &dev, kname, sizeof(kname), &start, &sectors, &ro) != 0)
+		return why_set(c->why, -ENODEV, "the kernel has no device for partition %d of %s (partscan off, or a table it cannot parse)",
+			       p.partno, whole.devpath);
+	if (start * 512 != p.start || sectors * 512 != p.size)
+		return why_set(c->why, -ENODEV, "the kernel's %s is not partition %d as the table now has it (turn partscan on again or reactivate to reread it)",
+			       kname, p.partno);
+	memset(b, 0, sizeof(*b));
+	b->dev = dev;
+	b->read_only = whole.read_only || ro;
+	b->data_allowed = whole.data_allowed;
+	return kblk_devpath(dev, kname, b->devpath, sizeof(b->devpath));
+}
+
+/* Changes through a partition are the whole object's changes. */
+static int part_refuses(struct ctx *c, char *why)
+{
+	struct ctx obj;
+	ctx_up(c, 2, &obj);
+	return obj.kind->refuses ? obj.kind->refuses(&obj, why) : 0;
+}
+
 static const struct file_def partition_files[] = {
 	{ .name = "start", .perm = 0444, .show = show_part_start },
 	{ .name = "size", .perm = 0444, .show = show_part_size },
@@ -173,12 +264,15 @@ static const struct file_def partition_files[] = {
 	{ .name = "uuid", .perm = 0444, .show = show_part_uuid },
 	{ .name = "name", .perm = 0444, .show = show_part_name },
 	{ .name = "probe", .perm = 0444, .kv = kv_part_probe },
+	{ .name = "data", .perm = 0644, .type = FT_DATA, .visible = data_visible },
 	{ NULL },
 };
 
 const struct dir_kind partition_kind = {
 	.name = "partition",
 	.files = { partition_files },
+	.block = part_block,
+	.refuses = part_refuses,
 };
 
 const struct dir_kind partitions_kind = {
