@@ -5,9 +5,9 @@
 set -euo pipefail
 
 build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libdevmapper-dev libblkid-dev
-	libjson-c-dev thin-provisioning-tools)
+	libjson-c-dev thin-provisioning-tools scdoc)
 test_pkgs=(libcriterion-dev jq e2fsprogs fdisk util-linux dosfstools dmsetup
-	qemu-system-x86 busybox-static cpio kmod zstd xz-utils strace clang libclang-rt-14-dev python3)
+	qemu-system-x86 busybox-static cpio kmod zstd xz-utils strace clang libclang-rt-14-dev python3 man-db)
 test_pkgs+=(dpkg-dev debhelper lintian scdoc) # scripts/package.sh, tests/integration/test_package.sh
 
 want=("${build_pkgs[@]}")
