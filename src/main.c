@@ -33,9 +33,12 @@ struct cli {
 	int version;
 	char **allow;
 	size_t n_allow;
+	/* MOUNTPOINT, or SOURCE MOUNTPOINT as mount.fuse3 passes them */
+	char *positional[2];
+	int n_positional;
 };
 
-enum { KEY_ALLOW_BACKING };
+enum { KEY_ALLOW_BACKING, KEY_ALLOW_BACKING_O };
 
 #define CLI_OPT(t, field) { t, offsetof(struct cli, field), 1 }
 static const struct fuse_opt cli_spec[] = {
@@ -51,7 +54,17 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("--cache-timeout %s", cache_timeout),
 	CLI_OPT("--log-level=%s", log_level),
 	CLI_OPT("--log-level %s", log_level),
+	/* Every option also as a -o mount option, for mount -t fuse.stsfs
+	 * and /etc/fstab (docs/mount.md). */
+	CLI_OPT("image_dir=%s", image_dir),
+	CLI_OPT("state_dir=%s", state_dir),
+	CLI_OPT("owner=%s", owner),
+	CLI_OPT("mode=%s", mode),
+	CLI_OPT("cache_timeout=%s", cache_timeout),
 	CLI_OPT("log_level=%s", log_level),
+	CLI_OPT("allow_host_devices", allow_host_devices),
+	CLI_OPT("manage_external", manage_external),
+	FUSE_OPT_KEY("allow_backing=%s", KEY_ALLOW_BACKING_O),
 	CLI_OPT("--allow-host-devices", allow_host_devices),
 	CLI_OPT("--manage-external", manage_external),
 	CLI_OPT("--help", help),
@@ -66,10 +79,17 @@ static const struct fuse_opt cli_spec[] = {
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct cli *cli = data;
-	if (key != KEY_ALLOW_BACKING)
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (cli->n_positional == 2)
+			return 1; /* libfuse refuses a third */
+		cli->positional[cli->n_positional++] = strdup(arg);
+		return 0;
+	}
+	if (key != KEY_ALLOW_BACKING && key != KEY_ALLOW_BACKING_O)
 		return 1; /* keep for libfuse */
-	/* fuse_opt hands over "--allow-backing=DIR" or "--allow-backingDIR". */
-	const char *dir = arg + strlen("--allow-backing");
+	/* fuse_opt hands over "--allow-backing=DIR", "--allow-backingDIR" or
+	 * "allow_backing=DIR". */
+	const char *dir = arg + strlen(key == KEY_ALLOW_BACKING ? "--allow-backing" : "allow_backing");
 	if (*dir == '=')
 		dir++;
 	char **p = realloc(cli->allow, (cli->n_allow + 1) * sizeof(*p));
@@ -82,7 +102,7 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n\n"
 	       "stsfs options:\n"
 	       "    --image-dir DIR        where owned images are created (/var/lib/stsfs/images)\n"
 	       "    --state-dir DIR        what survives a restart (/var/lib/stsfs)\n"
@@ -94,7 +114,10 @@ static void usage(const char *prog)
 	       "    --cache-timeout SECS   how long the kernel may keep names and attributes (1; 0: never)\n"
 	       "    --log-level LEVEL      error, warning, info or debug (info); -o log_level=LEVEL\n"
 	       "    -h, --help             this help\n"
-	       "    -V, --version          print the version\n\n",
+	       "    -V, --version          print the version\n"
+	       "Each also as a -o mount option: -o image_dir=DIR,state_dir=DIR,allow_backing=DIR,\n"
+	       "allow_host_devices,manage_external,owner=UID:GID,mode=MODE,cache_timeout=SECS,log_level=LEVEL\n"
+	       "(mount -t fuse.stsfs SOURCE MOUNTPOINT -o ...; SOURCE is ignored)\n\n",
 	       prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -263,6 +286,8 @@ static void free_cli(struct cli *cli)
 	for (size_t i = 0; i < cli->n_allow; i++)
 		free(cli->allow[i]);
 	free(cli->allow);
+	free(cli->positional[0]);
+	free(cli->positional[1]);
 	free(cli->image_dir);
 	free(cli->state_dir);
 	free(cli->owner);
@@ -289,6 +314,10 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out;
 	}
+	/* mount.fuse3 runs "stsfs SOURCE MOUNTPOINT -o ...": the source names
+	 * nothing here. */
+	if (cli.n_positional && fuse_opt_add_arg(&args, cli.positional[cli.n_positional - 1]) != 0)
+		goto out;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (!fo.mountpoint) {
