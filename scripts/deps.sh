@@ -9,6 +9,7 @@ build_pkgs=(gcc pkg-config meson ninja-build libfuse3-dev fuse3 libdevmapper-dev
 test_pkgs=(libcriterion-dev jq e2fsprogs fdisk util-linux dosfstools dmsetup
 	qemu-system-x86 busybox-static cpio kmod zstd xz-utils strace clang libclang-rt-14-dev python3 man-db)
 test_pkgs+=(dpkg-dev debhelper lintian scdoc) # scripts/package.sh, tests/integration/test_package.sh
+test_pkgs+=(systemd) # systemd-analyze: tests/integration/test_unit.sh
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = test ] && want+=("${test_pkgs[@]}")
