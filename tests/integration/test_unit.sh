@@ -35,6 +35,19 @@ for opt in ProtectSystem PrivateTmp PrivateDevices PrivateMounts ProtectHome Pro
 done
 check "Type=notify" grep -qx "Type=notify" "$UNIT"
 check "the fd store keeps the mount across restarts" grep -qx "FileDescriptorStoreMax=2" "$UNIT"
+for opt in NoNewPrivileges LockPersonality RestrictRealtime RestrictSUIDSGID MemoryDenyWriteExecute RestrictNamespaces; do
+	check "$opt=yes" grep -qx "$opt=yes" "$UNIT"
+done
+for mod in loop dm_mod fuse; do
+	check "modprobe@$mod before the start" bash -c "grep -q '^Wants=.*modprobe@$mod.service' '$UNIT' && grep -q '^After=.*modprobe@$mod.service' '$UNIT'"
+done
+
+t "docs/systemd.md shows the unit as installed"
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+while IFS= read -r line; do
+	[ -n "$line" ] || continue
+	check "docs/systemd.md: $line" grep -qxF -- "$line" "$SRC/docs/systemd.md"
+done <"$SRC/systemd/stsfs.service.in"
 
 t "its ExecStart mounts the tree"
 cmdline=$(sed -n 's/^ExecStart=[^ ]* //p' "$UNIT")
