@@ -48,6 +48,20 @@ check "the daemon ended with the unmount" bash -c "! kill -0 $sup 2>/dev/null"
 t "owner= and mode= as mount options"
 check "mount" mount -t fuse.stsfs stsfs "$MNT" -o "$OPTS,owner=1000:1000,mode=0750,allow_other"
 eq "$(stat -c '%u:%g %a' "$MNT/loop")" "1000:1000 750" "owner and mode of loop/"
+check "stsfs's options never reached mount(2)" bash -c "! grep ' $MNT ' /proc/mounts | grep -Eq 'mode=0750|owner=|image_dir='"
+check "umount" umount "$MNT"
+sleep 0.3
+
+t "allow_backing= repeated, allow_host_devices and manage_external as mount options"
+mkdir -p "$WORK/allowed2"
+truncate -s 4M "$WORK/allowed2/two.img"
+check "mount" mount -t fuse.stsfs stsfs "$MNT" -o "$OPTS,allow_backing=$WORK/allowed2,allow_host_devices,manage_external"
+check "loop/a" mkdir "$L/a"
+check "the first allow_backing= still holds" put "$L/a/backing_file" "$ALLOW/back.img"
+check "rmdir a" rmdir "$L/a"
+check "loop/b" mkdir "$L/b"
+check "the second allow_backing= holds" put "$L/b/backing_file" "$WORK/allowed2/two.img"
+check "rmdir b" rmdir "$L/b"
 check "umount" umount "$MNT"
 sleep 0.3
 
