@@ -39,6 +39,19 @@ static struct fuse_in_header *slot_header(unsigned slot)
 	return (struct fuse_in_header *)map_req_data(map, slot);
 }
 
+static pthread_key_t slot_key;
+
+/* A thread that ends (libfuse ends idle ones and starts others as load
+ * changes) gives its slot back: a slot kept by a thread that is gone would
+ * be lost to every later one, and with no free slot a request could not
+ * be replayed. */
+static void release_slot(void *arg)
+{
+	unsigned slot = (unsigned)(uintptr_t)arg - 1;
+	__atomic_store_n(&slot_header(slot)->len, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&map->hdr->req[slot].state, REQ_FREE, __ATOMIC_RELEASE);
+}
+
 static int claim_slot(void)
 {
 	for (unsigned i = 0; i < MAP_REQ_SLOTS; i++) {
@@ -46,6 +59,7 @@ static int claim_slot(void)
 		if (__atomic_compare_exchange_n(&map->hdr->req[i].state, &free_state, REQ_READING, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			map->hdr->req[i].epoch = epoch;
+			pthread_setspecific(slot_key, (void *)(uintptr_t)(i + 1));
 			return (int)i;
 		}
 	}
@@ -115,6 +129,8 @@ int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint
 	map = m;
 	epoch = worker_epoch;
 	session = se;
+	if (pthread_key_create(&slot_key, release_slot) != 0)
+		return -1;
 	replay_mode = (want && strcmp(want, "replay") == 0) || !init_has_resend(m->hdr->init, m->hdr->init_len);
 	return fuse_session_custom_io(se, replay_mode ? &slots : &plain, fuse_fd);
 }
