@@ -41,14 +41,21 @@ static struct fuse_in_header *slot_header(unsigned slot)
 
 static pthread_key_t slot_key;
 
+static bool replayable(const struct fuse_in_header *ih);
+
 /* A thread that ends (libfuse ends idle ones and starts others as load
  * changes) gives its slot back: a slot kept by a thread that is gone would
  * be lost to every later one, and with no free slot a request could not
- * be replayed. */
+ * be replayed. A thread cancelled before it answered (a worker asked to
+ * stop cancels its threads mid-request) keeps its request there for the
+ * next worker. */
 static void release_slot(void *arg)
 {
 	unsigned slot = (unsigned)(uintptr_t)arg - 1;
-	__atomic_store_n(&slot_header(slot)->len, 0, __ATOMIC_RELEASE);
+	struct fuse_in_header *ih = slot_header(slot);
+	if (__atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0 && replayable(ih))
+		return;
+	__atomic_store_n(&ih->len, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&map->hdr->req[slot].state, REQ_FREE, __ATOMIC_RELEASE);
 }
 
