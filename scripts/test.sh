@@ -10,21 +10,36 @@ scripts/build.sh || exit 1
 
 passed=0
 failed=0
-run() { # run NAME COMMAND...
+# Each suite has a time limit, so one that hangs fails alone and the rest
+# still run; what it left behind is cleared (scripts/reap-tests.sh).
+# The VM's own limit (run-in-vm.sh --timeout) stops a guest that hangs.
+export STSFS_VM_TIMEOUT=${STSFS_VM_TIMEOUT:-1200}
+run() { # run NAME LIMIT_SECONDS COMMAND...
+	local start=$SECONDS rc
 	echo "== $1"
-	if "${@:2}"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== $1 FAILED"; fi
+	timeout --kill-after=30 "$2" "${@:3}"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && echo "== $1 TIMED OUT after $2 s"
+		echo "== $1 FAILED"
+		scripts/reap-tests.sh
+	fi
+	echo "== $1: $((SECONDS - start)) s"
 }
 
-run "unit tests" meson test -C build --print-errorlogs
+run "unit tests" 600 meson test -C build --print-errorlogs
 for t in tests/integration/test_*.sh; do
-	run "$t" bash "$t"
+	run "$t" 900 bash "$t"
 done
-run "VM runner self-test" tests/vm/selftest.sh
+run "VM runner self-test" 900 tests/vm/selftest.sh
 for t in tests/vm/test_*.sh; do
 	[ -e "$t" ] || continue
-	run "$t (in the VM)" tests/vm/run-in-vm.sh -- bash "$t"
+	run "$t (in the VM)" $((STSFS_VM_TIMEOUT + 60)) tests/vm/run-in-vm.sh -- bash "$t"
 done
-run "bench smoke (bench/run.sh --tiny; never asserts on timings)" bench/run.sh --tiny
-run "sanitizers: loop/, dm/ and thin/ suites under ASan+UBSan, fuzz targets 60 s each" scripts/sanitize.sh
-echo "suites: $passed passed, $failed failed"
+run "bench smoke (bench/run.sh --tiny; never asserts on timings)" 900 bench/run.sh --tiny
+run "sanitizers: loop/, dm/ and thin/ suites under ASan+UBSan, fuzz targets 60 s each" 2400 scripts/sanitize.sh
+echo "suites: $passed passed, $failed failed in $SECONDS s"
 [ "$failed" -eq 0 ]
