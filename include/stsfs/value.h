@@ -24,8 +24,12 @@ int value_parse_u64(const char *s, uint64_t *out, char *why, size_t whylen);
 /* 0/1, y/n, yes/no, on/off, true/false (any case). */
 int value_parse_bool(const char *s, bool *out, char *why, size_t whylen);
 
-/* Object names: [A-Za-z0-9][A-Za-z0-9_.+-]*, at most maxlen bytes. */
+/* Object names: [A-Za-z0-9][A-Za-z0-9_.+-]*, at most maxlen bytes, after
+ * an optional tenant prefix (value_tenant_prefix; the whole name counts). */
 int value_check_name(const char *s, size_t maxlen, char *why, size_t whylen);
+/* The length of s's tenant prefix "UID:" or "pidns-INODE:" (':' included),
+ * 0 when it has none (docs/tenancy.md). */
+size_t value_tenant_prefix(const char *s);
 
 /* True for names of the kernel's own loop devices ("loop" + digits). */
 bool value_is_kernel_loop_name(const char *s);

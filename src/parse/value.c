@@ -109,9 +109,23 @@ int value_parse_bool(const char *s, bool *out, char *why, size_t whylen)
 	return fail(why, whylen, "'%s' is not a boolean (0/1, y/n, yes/no, on/off, true/false)", s);
 }
 
+size_t value_tenant_prefix(const char *s)
+{
+	const char *d = strncmp(s, "pidns-", 6) == 0 ? s + 6 : s;
+	size_t digits = strspn(d, "0123456789");
+	if (digits == 0 || digits > 20 || d[digits] != ':')
+		return 0;
+	return (size_t)(d - s) + digits + 1;
+}
+
 int value_check_name(const char *s, size_t maxlen, char *why, size_t whylen)
 {
-	size_t len = strlen(s);
+	size_t len = strlen(s), prefix = value_tenant_prefix(s);
+	if (prefix && len > maxlen)
+		return fail(why, whylen, "name '%.32s...' is longer than %zu bytes with its tenant's prefix", s + prefix,
+			    maxlen > prefix ? maxlen - prefix : 0);
+	s += prefix;
+	len -= prefix;
 	if (len == 0)
 		return fail(why, whylen, "empty name");
 	if (len > maxlen)

@@ -175,3 +175,23 @@ Test(kvtext, parse_lines)
 	cr_assert_eq(kvtext_parse("=v\n", &b, why, sizeof(why)), -EINVAL);
 	kv_block_free(&b);
 }
+
+/* Tenancy's internal names: "UID:" or "pidns-INODE:" before a valid name. */
+Test(name, tenant_prefix)
+{
+	cr_assert_eq(value_tenant_prefix("1000:disk"), 5);
+	cr_assert_eq(value_tenant_prefix("pidns-4026531836:disk"), 17);
+	cr_assert_eq(value_tenant_prefix("disk"), 0);
+	cr_assert_eq(value_tenant_prefix(":disk"), 0);
+	cr_assert_eq(value_tenant_prefix("pidns-:disk"), 0);
+	cr_assert_eq(value_tenant_prefix("x1000:disk"), 0);
+	cr_assert_eq(value_tenant_prefix("123456789012345678901:disk"), 0);
+	cr_assert_eq(value_check_name("1000:disk", 64, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(value_check_name("pidns-4026531836:a.b", 64, why, sizeof(why)), 0, "%s", why);
+	const char *bad[] = { "1000:", "1000:-a", "1000:a:b", "1000:1000:a", "a:1000", "pidns-x:a" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(value_check_name(bad[i], 64, why, sizeof(why)), -EINVAL, "accepted '%s'", bad[i]);
+	/* The prefix counts against the limit. */
+	cr_assert_eq(value_check_name("1000:abcdef", 10, why, sizeof(why)), -EINVAL);
+	cr_assert_eq(value_check_name("1000:abcde", 10, why, sizeof(why)), 0, "%s", why);
+}
