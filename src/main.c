@@ -15,6 +15,7 @@
 #include "stsfs/log.h"
 #include "stsfs/state.h"
 #include "stsfs/supervisor.h"
+#include "stsfs/tenancy.h"
 #include "stsfs/tree.h"
 #include "stsfs/value.h"
 
@@ -27,6 +28,9 @@ struct cli {
 	char *mode;
 	char *cache_timeout;
 	char *log_level;
+	char *tenancy;
+	char *quota;
+	int reap;
 	int allow_host_devices;
 	int manage_external;
 	int help;
@@ -54,6 +58,11 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("--cache-timeout %s", cache_timeout),
 	CLI_OPT("--log-level=%s", log_level),
 	CLI_OPT("--log-level %s", log_level),
+	CLI_OPT("--tenancy=%s", tenancy),
+	CLI_OPT("--tenancy %s", tenancy),
+	CLI_OPT("--quota=%s", quota),
+	CLI_OPT("--quota %s", quota),
+	CLI_OPT("--reap", reap),
 	/* Every option also as a -o mount option, for mount -t fuse.stsfs
 	 * and /etc/fstab (docs/mount.md). */
 	CLI_OPT("image_dir=%s", image_dir),
@@ -62,6 +71,8 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("mode=%s", mode),
 	CLI_OPT("cache_timeout=%s", cache_timeout),
 	CLI_OPT("log_level=%s", log_level),
+	CLI_OPT("tenancy=%s", tenancy),
+	CLI_OPT("reap", reap),
 	CLI_OPT("allow_host_devices", allow_host_devices),
 	CLI_OPT("manage_external", manage_external),
 	FUSE_OPT_KEY("allow_backing=%s", KEY_ALLOW_BACKING_O),
@@ -113,10 +124,15 @@ static void usage(const char *prog)
 	       "    --mode MODE            mode of directories, and the base of file modes (0755)\n"
 	       "    --cache-timeout SECS   how long the kernel may keep names and attributes (1; 0: never)\n"
 	       "    --log-level LEVEL      error, warning, info or debug (info); -o log_level=LEVEL\n"
+	       "    --tenancy uid|pidns    each object belongs to the caller's uid or pid namespace;\n"
+	       "                           tenants see only their own (implies -o allow_other, mode 0777)\n"
+	       "    --quota loops=N,dm=N,thin=N,bytes=SIZE  limits per tenant (EDQUOT)\n"
+	       "    --reap                 remove a tenant's objects when it goes away\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          print the version\n"
 	       "Each also as a -o mount option: -o image_dir=DIR,state_dir=DIR,allow_backing=DIR,\n"
-	       "allow_host_devices,manage_external,owner=UID:GID,mode=MODE,cache_timeout=SECS,log_level=LEVEL\n"
+	       "allow_host_devices,manage_external,owner=UID:GID,mode=MODE,cache_timeout=SECS,log_level=LEVEL,\n"
+	       "tenancy=MODE,reap (--quota has no -o form: its value has commas)\n"
 	       "(mount -t fuse.stsfs SOURCE MOUNTPOINT -o ...; SOURCE is ignored)\n\n",
 	       prog);
 	fuse_cmdline_help();
@@ -294,6 +310,28 @@ static void free_cli(struct cli *cli)
 	free(cli->mode);
 	free(cli->cache_timeout);
 	free(cli->log_level);
+	free(cli->tenancy);
+	free(cli->quota);
+}
+
+/* --tenancy, --quota, --reap (docs/tenancy.md). */
+static int parse_tenancy(struct cli *cli)
+{
+	char why[256] = "";
+	if (cli->tenancy && tenancy_parse_mode(cli->tenancy, &tenancy.mode) != 0) {
+		fprintf(stderr, "stsfs: --tenancy wants uid or pidns, not '%s'\n", cli->tenancy);
+		return -1;
+	}
+	if (cli->quota && tenancy_parse_quota(cli->quota, &tenancy.quota, why, sizeof(why)) != 0) {
+		fprintf(stderr, "stsfs: --quota: %s\n", why);
+		return -1;
+	}
+	if ((cli->quota || cli->reap) && !tenancy_on()) {
+		fprintf(stderr, "stsfs: --quota and --reap need --tenancy uid or pidns\n");
+		return -1;
+	}
+	tenancy.reap = cli->reap;
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -332,8 +370,14 @@ int main(int argc, char *argv[])
 	opts.cache_timeout = 1;
 	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
 	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0) ||
-	    (cli.log_level && parse_log_level(cli.log_level) != 0))
+	    (cli.log_level && parse_log_level(cli.log_level) != 0) || parse_tenancy(&cli) != 0)
 		goto out;
+	/* Tenants are other users: they need the mount and room to mkdir. */
+	if (tenancy_on()) {
+		fuse_opt_add_arg(&args, "-oallow_other");
+		if (!cli.mode)
+			opts.mode = 0777;
+	}
 
 	/* The kernel checks modes for other users; stsfs checks the rest. */
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=stsfs,subtype=stsfs");

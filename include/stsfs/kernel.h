@@ -181,6 +181,14 @@ int kuevent_next(int fd, char *devname, size_t len);
 /* ---- system facts ---- */
 
 void ksys_kernel_release(char *buf, size_t len);
+
+/* ---- processes (src/kernel/procns.c) ---- */
+
+/* The inode of pid's pid namespace (pid 0: this process's). */
+int kproc_pidns(pid_t pid, uint64_t *ino);
+/* The pid namespaces and the real uids of every process now (sorted
+ * arrays; free each). */
+int kproc_census(uint64_t **pidns, size_t *n_pidns, uid_t **uids, size_t *n_uids);
 /* `thin_check -V`; "unavailable" when the tools are missing. Cached. */
 const char *ksys_thin_tools_version(void);
 

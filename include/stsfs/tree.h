@@ -52,6 +52,12 @@ struct ctx {
 	/* Fires when the caller is interrupted: blocking work ends with -EINTR.
 	 * NULL where nothing can interrupt. */
 	struct cancel *cancel;
+	/* --tenancy (stsfs/tenancy.h): the tenant whose tree the path is in
+	 * ("" the host's), and whether the caller is a tenant (false: the
+	 * host, or the daemon itself). */
+	char tenant[32];
+	bool tenant_caller;
+	bool via_tenants; /* the host's tenants/TENANT/..., rebased onto the root */
 };
 
 enum file_type {

@@ -1,6 +1,9 @@
 /* Attributes: lookup, forget, getattr and setattr, with file modes that
  * show what each file allows now. */
 #include "glue.h"
+#include "stsfs/tenancy.h"
+
+#include <stdlib.h>
 
 #include <errno.h>
 #include <string.h>
@@ -71,6 +74,9 @@ static void fill_attr(struct node *n, struct stat *st)
 	st->st_ino = n->ino;
 	st->st_uid = opts.uid;
 	st->st_gid = opts.gid;
+	struct ctx c;
+	if (tenancy.mode == TENANCY_UID && ctx_for(n, &c) == 0 && c.tenant[0] && c.depth >= 2)
+		st->st_uid = (uid_t)strtoul(c.tenant, NULL, 10);
 	st->st_blksize = 4096;
 	if (n->dir) {
 		st->st_mode = S_IFDIR | (opts.mode & 07777);
@@ -106,20 +112,30 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct node *p = node_get(parent);
 	struct ctx c;
 	struct found f;
-	if (!p || !p->dir || ctx_for_dir(p, &c) != 0) {
+	char internal[NAME_MAX + 1];
+	if (!p || !p->dir || ctx_for_dir(p, &c) != 0 || view_enter(req, &c) != 0 ||
+	    view_name(&c, name, internal, sizeof(internal)) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (!resolve(&c, name, &f)) {
+	if (!resolve(&c, internal, &f)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	struct node *n = node_child(p, name, f.dir, f.file, f.json);
+	struct node *n = node_child(p, internal, f.dir, f.file, f.json);
 	if (!n) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	reply_entry(req, n, f.cached);
+	reply_entry(req, n, view_cached(&c, name, f.cached));
+}
+
+/* With --tenancy, a node reached through a name another caller looked up
+ * is checked against this caller's view. */
+static bool node_allowed(fuse_req_t req, struct node *n)
+{
+	struct ctx c;
+	return !tenancy_on() || (ctx_for(n, &c) == 0 && view_enter(req, &c) == 0);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -138,7 +154,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *n = node_get(ino);
-	if (!n || !node_valid(n)) {
+	if (!n || !node_valid(n) || !node_allowed(req, n)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -153,7 +169,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	struct node *n = node_get(ino);
-	if (!n || !node_valid(n)) {
+	if (!n || !node_valid(n) || !node_allowed(req, n)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}

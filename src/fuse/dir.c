@@ -1,6 +1,7 @@
 /* Directories: listings from the kinds' tables and objects; mkdir, rmdir
  * and rename handed to the kinds; files cannot be created or removed. */
 #include "glue.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -69,11 +70,24 @@ static void add_file_entries(struct ctx *c, struct dirbuf *d)
 	}
 }
 
-/* The listing of directory n as it is now. */
-static int dirbuf_open(struct node *n, struct dirbuf **out)
+struct view_filter {
+	struct ctx *c;
+	struct dirbuf *d;
+};
+
+/* A tenant's listing of loop/, dm/, thin/: its own objects, as it names them. */
+static int dirbuf_add_shown(void *arg, const char *internal)
+{
+	struct view_filter *v = arg;
+	const char *shown = view_shown(v->c, internal);
+	return shown ? dirbuf_add(v->d, shown) : 0;
+}
+
+/* The listing of directory n as it is now, as req's caller sees it. */
+static int dirbuf_open(fuse_req_t req, struct node *n, struct dirbuf **out)
 {
 	struct ctx c;
-	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0)
+	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0 || view_enter(req, &c) != 0)
 		return -ENOENT;
 	struct dirbuf *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -84,8 +98,9 @@ static int dirbuf_open(struct node *n, struct dirbuf **out)
 	for (const struct subdir_def *s = c.kind->subdirs; s && s->name; s++)
 		if (subdir_visible(&c, s))
 			dirbuf_add(d, s->name);
+	struct view_filter v = { &c, d };
 	if (c.kind->list)
-		c.kind->list(&c, dirbuf_add, d);
+		c.kind->list(&c, dirbuf_add_shown, &v);
 	if (d->err) {
 		int err = d->err;
 		dirbuf_free(d);
@@ -98,7 +113,7 @@ static int dirbuf_open(struct node *n, struct dirbuf **out)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirbuf *d;
-	int r = dirbuf_open(node_get(ino), &d);
+	int r = dirbuf_open(req, node_get(ino), &d);
 	if (r == 0 && !(fi->fh = handle_new(d, O_RDONLY, true))) {
 		dirbuf_free(d);
 		r = -ENOMEM;
@@ -118,7 +133,7 @@ static struct dirbuf *dirbuf_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file
 	struct dirbuf *d = handle_get(fi->fh), *mine;
 	if (d)
 		return d;
-	int r = handle_foreign(fi->fh) ? dirbuf_open(node_get(ino), &mine) : -EBADF;
+	int r = handle_foreign(fi->fh) ? dirbuf_open(req, node_get(ino), &mine) : -EBADF;
 	if (r == 0 && (d = handle_adopt(fi->fh, mine)) != mine)
 		dirbuf_free(mine);
 	if (!d)
@@ -160,7 +175,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	struct node *dir = node_get(ino);
 	struct ctx c;
 	char *buf = malloc(size);
-	if (!buf || !dir || ctx_for_dir(dir, &c) != 0) {
+	if (!buf || !dir || ctx_for_dir(dir, &c) != 0 || view_enter(req, &c) != 0) {
 		free(buf);
 		fuse_reply_err(req, buf ? ENOENT : ENOMEM);
 		return;
@@ -171,10 +186,11 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		struct found f;
 		struct node *n = NULL;
 		bool dots = strcmp(d->names[i], ".") == 0 || strcmp(d->names[i], "..") == 0;
-		if (!dots && resolve(&c, d->names[i], &f))
-			n = node_child(dir, d->names[i], f.dir, f.file, f.json);
+		char internal[NAME_MAX + 1];
+		if (!dots && view_name(&c, d->names[i], internal, sizeof(internal)) == 0 && resolve(&c, internal, &f))
+			n = node_child(dir, internal, f.dir, f.file, f.json);
 		if (n)
-			entry_of(n, f.cached, &e);
+			entry_of(n, view_cached(&c, d->names[i], f.cached), &e);
 		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, d->names[i], &e, (off_t)(i + 1));
 		if (need > size - used) {
 			if (n)
@@ -195,30 +211,42 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *shown, mode_t mode)
 {
 	struct node *p = node_get(parent);
 	struct ctx c;
 	struct found f;
-	if (!p || !p->dir || !node_valid(p) || ctx_for_dir(p, &c) != 0) {
+	char name[NAME_MAX + 1];
+	if (!p || !p->dir || !node_valid(p) || ctx_for_dir(p, &c) != 0 || view_enter(req, &c) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	int r = view_name(&c, shown, name, sizeof(name));
+	if (r == -ENOENT)
+		r = why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", shown);
+	if (r == 0 && c.kind->mkdir && c.tenant[0])
+		r = tenant_quota_object(c.kinds[0] == &loop_dir_kind ? "loop" : c.kinds[0] == &dm_dir_kind ? "dm" : "thin",
+					name, c.why);
+	if (r < 0) {
+		report(&c, r, true, shown, "mkdir");
+		fuse_reply_err(req, -r);
+		return;
+	}
 	if (resolve(&c, name, &f)) {
-		why_set(c.why, -EEXIST, "'%s' already exists", name);
-		report(&c, -EEXIST, true, name, "mkdir");
+		why_set(c.why, -EEXIST, "'%s' already exists", shown);
+		report(&c, -EEXIST, true, shown, "mkdir");
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
 	if (!c.kind->mkdir) {
 		why_set(c.why, -EPERM, "objects cannot be created in %s/", c.depth ? c.comp[c.depth - 1] : "the root");
-		report(&c, -EPERM, true, name, "mkdir");
+		report(&c, -EPERM, true, shown, "mkdir");
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	int r = c.kind->mkdir(&c, name);
+	r = c.kind->mkdir(&c, name);
 	if (r < 0) {
-		report(&c, r, true, name, "mkdir");
+		report(&c, r, true, shown, "mkdir");
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -232,15 +260,17 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (!n)
 		fuse_reply_err(req, ENOMEM);
 	else
-		reply_entry(req, n, f.cached);
+		reply_entry(req, n, view_cached(&c, shown, f.cached));
 }
 
-/* Resolves (parent, name) to an object directory ctx, or replies an error. */
-static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, struct ctx *c)
+/* Resolves (parent, name) to an object directory ctx, or replies an error;
+ * internal gets the object's internal name (view_name). */
+static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, struct ctx *c, char *internal)
 {
 	struct node *p = node_get(parent);
 	struct found f;
-	if (!p || !p->dir || ctx_for_dir(p, c) != 0 || !resolve(c, name, &f)) {
+	if (!p || !p->dir || ctx_for_dir(p, c) != 0 || view_enter(req, c) != 0 ||
+	    view_name(c, name, internal, NAME_MAX + 1) != 0 || !resolve(c, internal, &f)) {
 		fuse_reply_err(req, ENOENT);
 		return false;
 	}
@@ -248,14 +278,15 @@ static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, stru
 		fuse_reply_err(req, ENOTDIR);
 		return false;
 	}
-	ctx_push(c, name, f.dir);
+	ctx_push(c, internal, f.dir);
 	return true;
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ctx c;
-	if (!object_ctx(req, parent, name, &c))
+	char internal[NAME_MAX + 1];
+	if (!object_ctx(req, parent, name, &c, internal))
 		return;
 	int r = -EPERM;
 	if (c.kind->remove)
@@ -275,10 +306,15 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct ctx c;
-	if (!object_ctx(req, parent, name, &c))
+	char internal[NAME_MAX + 1], newinternal[NAME_MAX + 1];
+	if (!object_ctx(req, parent, name, &c, internal))
 		return;
-	int r;
-	if (newparent != parent)
+	struct ctx dirc;
+	ctx_up(&c, 1, &dirc);
+	int r = view_name(&dirc, newname, newinternal, sizeof(newinternal));
+	if (r < 0)
+		r = why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", newname);
+	else if (newparent != parent)
 		r = why_set(c.why, -EXDEV, "objects can only be renamed within their directory");
 	else if (flags & RENAME_EXCHANGE)
 		r = why_set(c.why, -EINVAL, "objects cannot be exchanged (RENAME_EXCHANGE); rename them one at a time");
@@ -287,7 +323,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	else if (!c.kind->rename)
 		r = why_set(c.why, -EPERM, "%s cannot be renamed", name);
 	else
-		r = c.kind->rename(&c, newname);
+		r = c.kind->rename(&c, newinternal);
 	if (r < 0) {
 		report(&c, r, true, NULL, "rename to %s", newname);
 		fuse_reply_err(req, -r);
@@ -296,7 +332,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	/* The kernel moves its dentry to the new name: the node follows. */
 	struct node *p = node_get(parent);
 	if (p)
-		node_rename(p, name, newname);
+		node_rename(p, internal, newinternal);
 	cache_all_changed();
 	fuse_reply_err(req, 0);
 }

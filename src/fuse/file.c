@@ -138,7 +138,7 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 static int open_fh(fuse_req_t req, struct node *n, int flags, bool reopened, struct fh **out)
 {
 	struct ctx c;
-	if (!n || !n->file || !node_valid(n) || ctx_for(n, &c) != 0)
+	if (!n || !n->file || !node_valid(n) || ctx_for(n, &c) != 0 || (!reopened && view_enter(req, &c) != 0))
 		return -ENOENT;
 	const struct file_def *f = n->file;
 	int acc = flags & O_ACCMODE;

@@ -112,6 +112,17 @@ int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint
 int inflight_take_over(int fuse_fd);
 bool inflight_replays(void);
 
+/* Tenancy's views (view.c): view_enter sets who calls and refuses a path
+ * the caller may not see (-ENOENT); view_name turns a name the caller gave
+ * in c's directory into the internal one; view_shown is the caller's name
+ * for an internal one (NULL: not shown); view_cached says whether the
+ * kernel may keep the name. */
+int view_enter(fuse_req_t req, struct ctx *c);
+bool view_scoped(const struct ctx *c);
+int view_name(struct ctx *c, const char *name, char *out, size_t len);
+const char *view_shown(const struct ctx *c, const char *internal);
+bool view_cached(const struct ctx *c, const char *name, bool cached);
+
 /* Each file's share of the operations. */
 void attr_ops(struct fuse_lowlevel_ops *ops);
 void dir_ops(struct fuse_lowlevel_ops *ops);

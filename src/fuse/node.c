@@ -2,6 +2,7 @@
  * (parent, name); the ctx of a node; names resolved through the kinds' tables;
  * errors reported to the right `error` file; interrupts. */
 #include "glue.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -339,12 +340,22 @@ int ctx_for_dir(struct node *dir, struct ctx *c)
 			return -ENAMETOOLONG;
 		path[depth++] = n;
 	}
+	/* tenants/TENANT/X... is the tenant's X...: the tree sees the root's
+	 * paths, with the tenant set. */
+	if (depth > 2 && path[depth - 1]->dir == &tenants_kind) {
+		snprintf(c->tenant, sizeof(c->tenant), "%s", path[depth - 2]->name);
+		c->via_tenants = true;
+		depth -= 2;
+	}
 	for (int i = 0; i < depth; i++) {
 		c->comp[i] = path[depth - 1 - i]->name;
 		c->kinds[i] = path[depth - 1 - i]->dir;
 	}
 	c->depth = depth;
 	c->kind = dir->dir;
+	if (!c->via_tenants)
+		ctx_object_tenant(c, c->tenant, sizeof(c->tenant));
+	tenant_scope_set(c->tenant);
 	return 0;
 }
 
@@ -382,9 +393,10 @@ void report(struct ctx *c, int r, bool top_level, const char *child, const char 
 {
 	const char *msg = c->why[0] ? c->why : strerror(-r);
 	struct errslot *slot = errslot_for(c);
+	struct errslot *root = c->tenant[0] ? tenant_errslot(c->tenant, "") : &root_error;
 	errslot_set(slot, msg);
-	if (top_level && slot != &root_error)
-		errslot_set(&root_error, msg);
+	if (top_level && slot != root)
+		errslot_set(root, msg);
 	if (!log_enabled(L_WARNING))
 		return;
 	char path[512], op[320];

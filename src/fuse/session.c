@@ -8,6 +8,7 @@
 
 #include "stsfs/log.h"
 #include "stsfs/supervisor.h"
+#include "stsfs/tenancy.h"
 #include "watch.h"
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -81,6 +82,8 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 	char ready = 1;
 	if (write(ready_fd, &ready, 1) != 1 || close(ready_fd) != 0)
 		goto out_signals;
+	if ((r = reaper_start()) < 0)
+		log_msg(L_ERROR, "starting the reaper: %s", strerror(-r));
 	if (single_thread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -91,6 +94,7 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	reaper_stop();
 	watch_shutdown();
 	ret = ret ? 1 : 0;
 out_signals:

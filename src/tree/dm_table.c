@@ -4,6 +4,7 @@
  * References are translated to MAJ:MIN only when the kernel is to see the
  * table; the staged text keeps them as written. */
 #include "dm.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -79,9 +80,34 @@ static int thin_ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
 	return 0;
 }
 
-static int ref_dev(const char *ref, dev_t *dev, bool *ours, char *why)
+/* A tenant's references name its own objects (the host's, any): the
+ * reference with the tenant's prefix put before the object's name. */
+static int scoped_ref(const char *ref, char *out, size_t len, char *why)
+{
+	const char *scope = tenant_scope();
+	const char *slash = strchr(ref, '/');
+	size_t sl = strlen(scope);
+	bool internal = slash && strncmp(slash + 1, scope, sl) == 0 && slash[1 + sl] == ':';
+	if (!scope[0] || !slash || internal) /* internal: a pool's own loop/T:POOL_tdata */
+		return snprintf(out, len, "%s", ref) < (int)len ? 0 : why_set(why, -EINVAL, "%s: too long", ref);
+	if (strchr(ref, ':'))
+		return why_set(why, -ENOENT, "%s: names have no ':'", ref);
+	if ((size_t)snprintf(out, len, "%.*s/%s:%s", (int)(slash - ref), ref, scope, slash + 1) >= len)
+		return why_set(why, -EINVAL, "%s: too long", ref);
+	return 0;
+}
+
+static int ref_dev(const char *user_ref, dev_t *dev, bool *ours, char *why)
 {
 	*ours = false;
+	char ref[2 * DM_NAME_MAX + 16];
+	int sr = scoped_ref(user_ref, ref, sizeof(ref), why);
+	if (sr)
+		return sr;
+	if (tenant_scope()[0] && strncmp(ref, "loop/", 5) != 0 && strncmp(ref, "dm/", 3) != 0 &&
+	    strncmp(ref, "thin/", 5) != 0)
+		return why_set(why, -EACCES, "'%s': a tenant names devices as loop/NAME, dm/NAME or thin/POOL/VOL of "
+			       "its own tree, not by number or path", user_ref);
 	if (strncmp(ref, "loop/", 5) == 0) {
 		*ours = true;
 		return loop_object_dev(ref + 5, dev, why);

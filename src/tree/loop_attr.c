@@ -1,6 +1,7 @@
 /* The attribute files of loop/NAME: configuration (backing_file, size,
  * offset, sizelimit, sector_size, the flags), active, name and status. */
 #include "loop.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -162,6 +163,8 @@ static int store_size(struct loop_obj *lo, const char *value, char *why)
 {
 	uint64_t size;
 	int r = value_parse_size(value, &size, why, STSFS_WHY_LEN);
+	if (!r && !lo->backing[0] && !lo->obj.owner[0])
+		r = tenant_quota_bytes(lo->obj.name, lo->size, size, why);
 	return r ? r : loop_set_size(lo, size, why);
 }
 

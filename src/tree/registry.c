@@ -310,6 +310,14 @@ struct errslot *reg_errslot(struct registry *reg, const char *name, const char *
 
 /* ---- listing ---- */
 
+void reg_each(struct registry *reg, void (*cb)(const struct obj *o, void *arg), void *arg)
+{
+	reg_lock(reg);
+	for (struct obj *o = reg->owned; o; o = o->next)
+		cb(o, arg);
+	reg_unlock(reg);
+}
+
 void names_free(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

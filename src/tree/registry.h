@@ -131,6 +131,10 @@ struct errslot *reg_errslot(struct registry *reg, const char *name, const char *
  * that are not an owned object's. */
 int reg_list(struct registry *reg, int (*emit)(void *arg, const char *name), void *arg);
 
+/* Calls cb for every owned object, under the registry lock (cb must not
+ * take it). */
+void reg_each(struct registry *reg, void (*cb)(const struct obj *o, void *arg), void *arg);
+
 /* Frees an array of n malloc'd names. */
 void names_free(char **names, size_t n);
 

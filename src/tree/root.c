@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "stsfs/kernel.h"
+#include "stsfs/tenancy.h"
 
 struct errslot root_error = ERRSLOT_INIT;
 
@@ -37,15 +38,25 @@ int show_text(char **out, const char *fmt, ...)
 	return n < 0 ? -ENOMEM : 0;
 }
 
+static bool tenant_scoped_kind(const struct dir_kind *k)
+{
+	return k == &loop_dir_kind || k == &dm_dir_kind || k == &thin_dir_kind;
+}
+
+/* A tenant's failures above its objects (mkdir in loop/, the root's last
+ * error) go to slots of its own: others must not read them. */
 struct errslot *errslot_for(const struct ctx *c)
 {
 	for (int up = 0; up < c->depth; up++) {
 		struct ctx k;
 		ctx_up(c, up, &k);
-		if (k.kind->errslot)
-			return k.kind->errslot(&k);
+		if (!k.kind->errslot)
+			continue;
+		if (c->tenant[0] && k.depth == 1 && tenant_scoped_kind(k.kind))
+			return tenant_errslot(c->tenant, k.comp[0]);
+		return k.kind->errslot(&k);
 	}
-	return &root_error;
+	return c->tenant[0] ? tenant_errslot(c->tenant, "") : &root_error;
 }
 
 int show_error_file(struct ctx *c, char **out)
@@ -127,10 +138,18 @@ static const struct file_def root_files[] = {
 	{ NULL },
 };
 
+/* tenants/ and quota/: with --tenancy, for the host only. */
+static bool host_of_tenants(struct ctx *c)
+{
+	return tenancy_on() && !c->tenant_caller;
+}
+
 static const struct subdir_def root_subdirs[] = {
 	{ .name = "loop", .kind = &loop_dir_kind },
 	{ .name = "dm", .kind = &dm_dir_kind },
 	{ .name = "thin", .kind = &thin_dir_kind },
+	{ .name = "tenants", .kind = &tenants_kind, .visible = host_of_tenants },
+	{ .name = "quota", .kind = &quota_kind, .visible = host_of_tenants },
 	{ NULL },
 };
 

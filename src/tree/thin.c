@@ -37,6 +37,11 @@ static struct registry pools = {
 
 /* ---- registry ---- */
 
+void thin_each_pool(void (*cb)(const struct obj *o, void *arg), void *arg)
+{
+	reg_each(&pools, cb, arg);
+}
+
 static struct thin_pool *pool_of(struct obj *o)
 {
 	return (struct thin_pool *)o;

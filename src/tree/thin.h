@@ -67,6 +67,9 @@ struct thin_pool {
  * or NULL; release with thin_pool_put. */
 struct thin_pool *thin_ctx_pool(struct ctx *c);
 void thin_pool_put(struct thin_pool *p);
+/* Calls cb for every owned pool (a struct thin_pool), under the registry
+ * lock. */
+void thin_each_pool(void (*cb)(const struct obj *o, void *arg), void *arg);
 int thin_save(struct thin_pool *p, char *why);
 /* "thin/POOL", the owner of its loop and dm objects. */
 void thin_owner(const struct thin_pool *p, char *buf, size_t len);

@@ -2,6 +2,7 @@
  * image sizes, block size, low-water mark, features), active, and the
  * pool messages that change its thins with the transaction id kept right. */
 #include "thin.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -396,6 +397,8 @@ static int store_data_size(struct thin_pool *p, const char *value, struct ctx *c
 	if (size < p->data_size && p->initialized)
 		return why_set(c->why, -EINVAL, "shrinking thin/%s (%" PRIu64 " to %" PRIu64 " bytes) is refused",
 			       p->obj.name, p->data_size, size);
+	if ((r = tenant_quota_bytes(p->obj.name, p->data_size, size, c->why)) != 0)
+		return r;
 	uint64_t old = p->data_size;
 	p->data_size = size;
 	bool live = thin_pool_active(p) && size != old;
