@@ -59,6 +59,7 @@ errtext() {
 	EXDEV) echo "Invalid cross-device link" ;;
 	EIO) echo "Input/output error" ;;
 	EOPNOTSUPP) echo "Operation not supported" ;;
+	EDQUOT) echo "Disk quota exceeded" ;;
 	*) echo "$1" ;;
 	esac
 }
