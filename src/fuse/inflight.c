@@ -46,14 +46,15 @@ static bool replayable(const struct fuse_in_header *ih);
 /* A thread that ends (libfuse ends idle ones and starts others as load
  * changes) gives its slot back: a slot kept by a thread that is gone would
  * be lost to every later one, and with no free slot a request could not
- * be replayed. A thread cancelled before it answered (a worker asked to
- * stop cancels its threads mid-request) keeps its request there for the
- * next worker. */
+ * be replayed. Its slot may still hold a request answered elsewhere (a
+ * `wait` is answered by the thread its event came to) or never answered
+ * (FUSE_INTERRUPT). Only a worker asked to stop cancels its threads
+ * mid-request: those keep their request there for the next worker. */
 static void release_slot(void *arg)
 {
 	unsigned slot = (unsigned)(uintptr_t)arg - 1;
 	struct fuse_in_header *ih = slot_header(slot);
-	if (__atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0 && replayable(ih))
+	if (fuse_session_exited(session) && __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0 && replayable(ih))
 		return;
 	__atomic_store_n(&ih->len, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&map->hdr->req[slot].state, REQ_FREE, __ATOMIC_RELEASE);
@@ -155,11 +156,12 @@ static void *replay_one(void *arg)
 }
 
 /* FORGET is not answered, and running it twice would drop a reference the
- * kernel still holds: a lost one only keeps a node a while longer. */
+ * kernel still holds: a lost one only keeps a node a while longer.
+ * INTERRUPT names a request of the dead worker's: nothing to do. */
 static bool replayable(const struct fuse_in_header *ih)
 {
 	return ih->len >= sizeof(*ih) && ih->len <= MAP_REQ_BUF && ih->opcode != FUSE_FORGET &&
-	       ih->opcode != FUSE_BATCH_FORGET && ih->opcode != FUSE_INIT;
+	       ih->opcode != FUSE_BATCH_FORGET && ih->opcode != FUSE_INIT && ih->opcode != FUSE_INTERRUPT;
 }
 
 /* A dead worker's slots: each unanswered request is answered by a thread
