@@ -69,8 +69,8 @@ struct tenant_usage {
 };
 void tenant_usage(const char *tenant, struct tenant_usage *u);
 /* EDQUOT (with the limit in why) when one more object of kind ("loop",
- * "dm", "thin") would pass the quota of internal name's tenant. */
-int tenant_quota_object(const char *kind, const char *internal, char *why);
+ * "dm", "thin") would pass tenant's quota ("": the host, no quota). */
+int tenant_quota_object(const char *kind, const char *tenant, char *why);
 /* EDQUOT when an owned image of internal name's tenant growing from old to
  * new bytes would pass its bytes quota. */
 int tenant_quota_bytes(const char *internal, uint64_t old_size, uint64_t new_size, char *why);
@@ -85,6 +85,15 @@ int tenants_list(char ***names, size_t *n);
 /* The reaper (--reap): a thread that removes the objects of tenants gone. */
 int reaper_start(void);
 void reaper_stop(void);
+
+/* The object files tenancy adds to loop/NAME, dm/NAME and thin/POOL:
+ * `ephemeral` (0/1), with --tenancy only. */
+int tenancy_show_ephemeral(struct ctx *c, char **out);
+int tenancy_store_ephemeral(struct ctx *c, const char *value);
+bool tenancy_visible(struct ctx *c);
+#define TENANCY_FILES                                                                                      \
+	{ .name = "ephemeral", .perm = 0644, .show = tenancy_show_ephemeral, .store = tenancy_store_ephemeral, \
+	  .visible = tenancy_visible }
 
 extern const struct dir_kind tenants_kind;
 extern const struct dir_kind tenant_view_kind;

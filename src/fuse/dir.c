@@ -221,12 +221,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *shown, mode_
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	int r = view_name(&c, shown, name, sizeof(name));
-	if (r == -ENOENT)
-		r = why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", shown);
-	if (r == 0 && c.kind->mkdir && c.tenant[0])
-		r = tenant_quota_object(c.kinds[0] == &loop_dir_kind ? "loop" : c.kinds[0] == &dm_dir_kind ? "dm" : "thin",
-					name, c.why);
+	/* ':' marks a tenant's internal names: no name a user gives has it. */
+	int r = strchr(shown, ':') ? why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", shown)
+				   : view_name(&c, shown, name, sizeof(name));
 	if (r < 0) {
 		report(&c, r, true, shown, "mkdir");
 		fuse_reply_err(req, -r);
@@ -244,7 +241,18 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *shown, mode_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	r = c.kind->mkdir(&c, name);
+	/* A tenant's count and its new object, one mkdir at a time, so that
+	 * two at once cannot both pass the quota. */
+	static pthread_mutex_t quota_lock = PTHREAD_MUTEX_INITIALIZER;
+	bool counted = c.tenant[0] != '\0';
+	if (counted)
+		pthread_mutex_lock(&quota_lock);
+	if (counted)
+		r = tenant_quota_object(c.kinds[0] == &loop_dir_kind ? "loop" : c.kinds[0] == &dm_dir_kind ? "dm" : "thin",
+					c.tenant, c.why);
+	r = r ? r : c.kind->mkdir(&c, name);
+	if (counted)
+		pthread_mutex_unlock(&quota_lock);
 	if (r < 0) {
 		report(&c, r, true, shown, "mkdir");
 		fuse_reply_err(req, -r);
@@ -311,7 +319,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	struct ctx dirc;
 	ctx_up(&c, 1, &dirc);
-	int r = view_name(&dirc, newname, newinternal, sizeof(newinternal));
+	int r = strchr(newname, ':') ? -EINVAL : view_name(&dirc, newname, newinternal, sizeof(newinternal));
 	if (r < 0)
 		r = why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", newname);
 	else if (newparent != parent)

@@ -7,6 +7,7 @@
  * file table (dm_files[]) whose functions live in dm_ctl.c, dm_table.c and
  * dm_read.c (see dm.h). */
 #include "dm.h"
+#include "stsfs/tenancy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -352,6 +353,7 @@ static const struct file_def dm_files[] = {
 	RW("uuid", uuid),
 	RW("read_only", read_only),
 	RW("active", active),
+	TENANCY_FILES,
 	RW("suspended", suspended),
 	RW("message", message),
 	RW("geometry", geometry),

@@ -493,6 +493,7 @@ const struct file_def loop_files[] = {
 	RW("partscan", partscan),
 	RW("direct_io", direct_io),
 	RW("active", active),
+	TENANCY_FILES,
 	{ .name = "name", .perm = 0444, .show = c_show_name },
 	{ .name = "status", .perm = 0444, .kv = kv_status },
 	{ .name = "error", .perm = 0444, .show = show_error_file },

@@ -1,5 +1,7 @@
-/* The reaper (--reap with --tenancy pidns): when no process is left in a
- * tenant's pid namespace, its objects are torn down in dependency order
+/* The reaper (--reap): when no process is left in a tenant's pid namespace
+ * (--tenancy pidns), its objects, or when no process runs as a tenant's uid
+ * (--tenancy uid), its objects marked `ephemeral`, are torn down in
+ * dependency order
  * (thin volumes, dm devices, thin pools, loops; owned images deleted) the
  * way rmdir would, after `echo 0 > active`. An object that cannot be
  * removed (its device still open elsewhere) is tried again each round and
@@ -43,6 +45,29 @@ static const struct file_def *find_active(const struct ctx *c)
 	return NULL;
 }
 
+/* What was last said of each object that could not be removed: a reason
+ * is logged once, not every round. Only the reaper's thread uses it. */
+#define SAID_SLOTS 256
+static uint64_t said[SAID_SLOTS][2];
+
+static uint64_t hash_of(const char *s, uint64_t h)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static bool new_reason(const char *obj, const char *sub, const char *why)
+{
+	uint64_t key = hash_of(sub ? sub : "", hash_of(obj, 14695981039346656037u)), msg = hash_of(why, key);
+	uint64_t *slot = said[key % SAID_SLOTS];
+	if (slot[0] == key && slot[1] == msg)
+		return false;
+	slot[0] = key;
+	slot[1] = msg;
+	return true;
+}
+
 /* Deactivates and removes kind/obj[/sub]; 0 when it is gone. */
 static int teardown(const struct dir_kind *dirk, const char *kind, const char *obj, const char *sub)
 {
@@ -69,9 +94,9 @@ static int teardown(const struct dir_kind *dirk, const char *kind, const char *o
 	if (r == 0)
 		log_msg(L_INFO, "reap: tenant %s is gone: removed %s/%s%s%s", c.tenant, kind, obj, sub ? "/" : "",
 			sub ? sub : "");
-	else
-		log_msg(L_WARNING, "reap: tenant %s is gone: cannot remove %s/%s%s%s yet: %s", c.tenant, kind, obj,
-			sub ? "/" : "", sub ? sub : "", c.why[0] ? c.why : strerror(-r));
+	else if (new_reason(obj, sub, c.why[0] ? c.why : strerror(-r)))
+		log_msg(L_WARNING, "reap: tenant %s is gone: cannot remove %s/%s%s%s yet (tried again each second): %s",
+			c.tenant, kind, obj, sub ? "/" : "", sub ? sub : "", c.why[0] ? c.why : strerror(-r));
 	tenant_scope_set("");
 	return r;
 }
@@ -79,6 +104,7 @@ static int teardown(const struct dir_kind *dirk, const char *kind, const char *o
 struct names {
 	const char *tenant;
 	bool unowned_only;
+	bool ephemeral_only; /* uid mode: only what its tenant marked */
 	char **v;
 	size_t n, cap;
 };
@@ -102,7 +128,7 @@ static void collect(const struct obj *o, void *arg)
 	struct names *s = arg;
 	char t[TENANT_MAX];
 	tenant_split(o->name, t, sizeof(t));
-	if (strcmp(t, s->tenant) == 0 && (!s->unowned_only || !o->owner[0]))
+	if (strcmp(t, s->tenant) == 0 && (!s->unowned_only || !o->owner[0]) && (!s->ephemeral_only || o->ephemeral))
 		names_add(s, o->name);
 }
 
@@ -113,6 +139,8 @@ static void collect_vols(const struct obj *o, void *arg)
 	const struct thin_pool *p = (const struct thin_pool *)o;
 	char t[TENANT_MAX], pair[OBJ_NAME_MAX + THIN_NAME_MAX + 2];
 	tenant_split(o->name, t, sizeof(t));
+	if (s->ephemeral_only && !o->ephemeral)
+		return;
 	for (size_t i = 0; strcmp(t, s->tenant) == 0 && i < p->nvols; i++) {
 		snprintf(pair, sizeof(pair), "%s\n%s", o->name, p->vols[i].name);
 		names_add(s, pair);
@@ -126,9 +154,9 @@ static void names_clear(struct names *s)
 	s->n = s->cap = 0;
 }
 
-static void reap_tenant(const char *tenant)
+static void reap_tenant(const char *tenant, bool ephemeral_only)
 {
-	struct names s = { .tenant = tenant };
+	struct names s = { .tenant = tenant, .ephemeral_only = ephemeral_only };
 	thin_each_pool(collect_vols, &s);
 	for (size_t i = 0; i < s.n; i++) {
 		char *nl = strchr(s.v[i], '\n');
@@ -167,6 +195,14 @@ static bool has_u64(const uint64_t *v, size_t n, uint64_t x)
 	return false;
 }
 
+static bool has_uid(const uid_t *v, size_t n, uid_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
 static void reap_round(void)
 {
 	char **tenants;
@@ -178,11 +214,12 @@ static void reap_round(void)
 	size_t nns = 0, nuids = 0;
 	if (nt && kproc_census(&ns, &nns, &uids, &nuids) == 0) {
 		for (size_t i = 0; i < nt; i++) {
-			if (strncmp(tenants[i], "pidns-", 6) != 0)
-				continue;
-			uint64_t ino = strtoull(tenants[i] + 6, NULL, 10);
-			if (!has_u64(ns, nns, ino))
-				reap_tenant(tenants[i]);
+			if (strncmp(tenants[i], "pidns-", 6) == 0) {
+				if (!has_u64(ns, nns, strtoull(tenants[i] + 6, NULL, 10)))
+					reap_tenant(tenants[i], false);
+			} else if (!has_uid(uids, nuids, (uid_t)strtoul(tenants[i], NULL, 10))) {
+				reap_tenant(tenants[i], true);
+			}
 		}
 	}
 	free(ns);
@@ -209,7 +246,7 @@ static void *reaper_main(void *arg)
 
 int reaper_start(void)
 {
-	if (!tenancy.reap || tenancy.mode != TENANCY_PIDNS || running)
+	if (!tenancy.reap || !tenancy_on() || running)
 		return 0;
 	int r = pthread_create(&reaper, NULL, reaper_main, NULL);
 	if (r)

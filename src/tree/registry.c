@@ -55,7 +55,8 @@ int obj_may_change(const struct obj *o, char *why)
 
 int reg_save_owner(const struct obj *o, struct kv_block *b)
 {
-	return o->owner[0] ? kv_add_str(b, "owner", o->owner) : 0;
+	int r = o->owner[0] ? kv_add_str(b, "owner", o->owner) : 0;
+	return r ? r : o->ephemeral ? kv_add_str(b, "ephemeral", "1") : 0;
 }
 
 int reg_refuses(struct registry *reg, const char *name, char *why)
@@ -263,6 +264,9 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 	const struct kv *owner = kv_get(b, "owner");
 	if (o && owner && owner->str)
 		snprintf(o->owner, sizeof(o->owner), "%s", owner->str);
+	const struct kv *eph = kv_get(b, "ephemeral");
+	if (o && eph && eph->str)
+		o->ephemeral = strcmp(eph->str, "1") == 0;
 	if (o && a->fill(o, b) != 0) {
 		reg_discard(a->reg, o);
 		o = NULL;

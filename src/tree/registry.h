@@ -27,6 +27,9 @@ struct obj {
 	pthread_mutex_t lock;  /* the kind's fields */
 	unsigned refs;         /* registry lock */
 	bool external;         /* a kernel device stsfs did not make */
+	/* --tenancy uid --reap: removed when its tenant has no process left
+	 * (tenancy.h); saved with the owner. */
+	bool ephemeral;
 	/* The object that made this one and drives it ("thin/POOL"), or "":
 	 * users change it only through its owner. */
 	char owner[OBJ_OWNER_MAX];
@@ -74,7 +77,8 @@ void reg_discard(struct registry *reg, struct obj *o);
 /* External devices change only with --manage-external (-EPERM otherwise);
  * objects another object owns only through their owner (-EBUSY). */
 int obj_may_change(const struct obj *o, char *why);
-/* Adds the owner to a saved record (nothing for none); reg_load reads it back. */
+/* Adds the owner and the ephemeral mark to a saved record (nothing for
+ * none); reg_load reads them back. */
 int reg_save_owner(const struct obj *o, struct kv_block *b);
 
 /* obj_may_change of the object called name (0 when there is none): for

@@ -177,10 +177,8 @@ static const char *quota_word(const char *kind)
 	return strcmp(kind, "loop") == 0 ? "loops" : kind;
 }
 
-int tenant_quota_object(const char *kind, const char *internal, char *why)
+int tenant_quota_object(const char *kind, const char *tenant, char *why)
 {
-	char tenant[TENANT_MAX];
-	tenant_split(internal, tenant, sizeof(tenant));
 	if (!tenant[0])
 		return 0;
 	long long limit = strcmp(kind, "loop") == 0 ? tenancy.quota.loops
@@ -211,6 +209,56 @@ int tenant_quota_bytes(const char *internal, uint64_t old_size, uint64_t new_siz
 		return 0;
 	return why_set(why, -EDQUOT, "quota: tenant %s would have %lld bytes of images, over its %lld (--quota bytes=%lld)",
 		       tenant, after, tenancy.quota.bytes, tenancy.quota.bytes);
+}
+
+/* ---- ephemeral ---- */
+
+bool tenancy_visible(struct ctx *c)
+{
+	return tenancy_on();
+}
+
+static struct registry *registry_of(const struct ctx *c)
+{
+	if (c->depth != 2)
+		return NULL;
+	return c->kinds[0] == &loop_dir_kind ? &loop_registry
+	       : c->kinds[0] == &dm_dir_kind ? &dm_registry
+	       : c->kinds[0] == &thin_dir_kind ? thin_registry()
+					       : NULL;
+}
+
+int tenancy_show_ephemeral(struct ctx *c, char **out)
+{
+	struct registry *reg = registry_of(c);
+	struct obj *o = reg ? reg_get(reg, c->comp[1]) : NULL;
+	if (!o)
+		return -ENOENT;
+	int r = show_text(out, "%d\n", o->ephemeral);
+	reg_put(reg, o);
+	return r;
+}
+
+int tenancy_store_ephemeral(struct ctx *c, const char *value)
+{
+	bool on;
+	int r = value_parse_bool(value, &on, c->why, sizeof(c->why));
+	struct registry *reg = registry_of(c);
+	struct obj *o = !r && reg ? reg_get(reg, c->comp[1]) : NULL;
+	if (r || !o)
+		return r ? r : -ENOENT;
+	pthread_mutex_lock(&o->lock);
+	r = obj_may_change(o, c->why);
+	bool was = o->ephemeral;
+	if (!r && was != on) {
+		o->ephemeral = on;
+		r = reg->save(o, c->why);
+		if (r)
+			o->ephemeral = was;
+	}
+	pthread_mutex_unlock(&o->lock);
+	reg_put(reg, o);
+	return r;
 }
 
 /* ---- error slots of the directories above a tenant's objects ---- */
@@ -301,9 +349,9 @@ static bool valid_tenant(const char *name)
 	if (strlen(name) >= TENANT_MAX)
 		return false;
 	snprintf(probe, sizeof(probe), "%s:", name);
-	return value_tenant_prefix(probe) == strlen(probe) &&
-	       (tenancy.mode != TENANCY_PIDNS || strncmp(name, "pidns-", 6) == 0) &&
-	       (tenancy.mode != TENANCY_UID || strncmp(name, "pidns-", 6) != 0);
+	bool pidns = strncmp(name, "pidns-", 6) == 0;
+	return value_tenant_prefix(probe) == strlen(probe) && (tenancy.mode == TENANCY_PIDNS ? pidns : !pidns) &&
+	       strtoul(pidns ? name + 6 : name, NULL, 10) != 0; /* uid 0 is the host */
 }
 
 static int list_tenants(struct ctx *c, int (*emit)(void *arg, const char *name), void *arg)
@@ -313,8 +361,10 @@ static int list_tenants(struct ctx *c, int (*emit)(void *arg, const char *name),
 	int r = tenants_list(&names, &n);
 	if (r)
 		return r;
+	/* Records of the other mode (the daemon restarted with another
+	 * --tenancy) stay out of sight. */
 	for (size_t i = 0; !r && i < n; i++)
-		r = emit(arg, names[i]);
+		r = valid_tenant(names[i]) ? emit(arg, names[i]) : 0;
 	names_free(names, n);
 	return r;
 }

@@ -42,6 +42,11 @@ void thin_each_pool(void (*cb)(const struct obj *o, void *arg), void *arg)
 	reg_each(&pools, cb, arg);
 }
 
+struct registry *thin_registry(void)
+{
+	return &pools;
+}
+
 static struct thin_pool *pool_of(struct obj *o)
 {
 	return (struct thin_pool *)o;
@@ -196,6 +201,7 @@ int thin_save(struct thin_pool *p, char *why)
 	r = r ? r : kv_add_u64(&b, "low_water_mark", p->low_water_mark);
 	r = r ? r : kv_add_str(&b, "features", p->features);
 	r = r ? r : kv_add_bool(&b, "initialized", p->initialized);
+	r = r ? r : reg_save_owner(&p->obj, &b);
 	for (size_t i = 0; !r && i < p->nvols; i++)
 		r = add_vol(&b, &p->vols[i]);
 	r = r ? r : state_save(STATE_KIND, p->obj.name, &b, why);

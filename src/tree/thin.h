@@ -70,6 +70,7 @@ void thin_pool_put(struct thin_pool *p);
 /* Calls cb for every owned pool (a struct thin_pool), under the registry
  * lock. */
 void thin_each_pool(void (*cb)(const struct obj *o, void *arg), void *arg);
+struct registry *thin_registry(void);
 int thin_save(struct thin_pool *p, char *why);
 /* "thin/POOL", the owner of its loop and dm objects. */
 void thin_owner(const struct thin_pool *p, char *buf, size_t len);

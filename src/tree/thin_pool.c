@@ -622,6 +622,7 @@ POOL_RW(active)
 
 #define RW(n) { .name = #n, .perm = 0644, .show = c_show_##n, .store = c_store_##n }
 const struct file_def thin_pool_files[] = {
+	TENANCY_FILES,
 	RW(data_size),
 	RW(data_dev),
 	RW(metadata_size),
