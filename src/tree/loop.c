@@ -180,6 +180,8 @@ static int loop_record(const struct loop_obj *lo, struct kv_block *b)
 	r = r ? r : kv_add_bool(b, "partscan", lo->partscan);
 	r = r ? r : kv_add_bool(b, "direct_io", lo->direct_io);
 	r = r ? r : kv_add_bool(b, "image_made", lo->image_made);
+	if (lo->image_pending)
+		r = r ? r : kv_add_bool(b, "image_pending", true);
 	r = r ? r : kv_add_s64(b, "nr", lo->nr);
 	r = r ? r : kv_add_u64(b, "back_dev", lo->back_dev);
 	r = r ? r : kv_add_u64(b, "back_ino", lo->back_ino);
@@ -264,33 +266,54 @@ int loop_sizing_failed(const char *path, uint64_t size, int err, char *why)
 	return why_set(why, -err, "cannot size image %s to %" PRIu64 " bytes: %s", path, size, strerror(err));
 }
 
-/* Creates (or grows) the owned sparse image to lo->size. */
+/* Creates (or grows) the owned sparse image to lo->size. The first time,
+ * the record claims the image before the file is made (image_made and
+ * image_pending saved together): a worker killed between making the file
+ * and saving that it did would otherwise leave NAME.img that no record
+ * claims, and every later activation of NAME (and mv to NAME) would find
+ * it there (EEXIST) while rmdir left it behind. A pending claim found in
+ * the record is such a killed try: the file, if it is there, is the one
+ * that try made. */
 static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 {
 	loop_image_path(lo, path, len);
-	int flags = O_RDWR | O_CLOEXEC | (lo->image_made ? 0 : O_CREAT | O_EXCL);
+	bool claimed_now = false;
+	if (!lo->image_made) {
+		lo->image_made = lo->image_pending = true;
+		int r = loop_save(lo, why);
+		if (r) {
+			lo->image_made = lo->image_pending = false;
+			return r;
+		}
+		claimed_now = true;
+	}
+	int flags = O_RDWR | O_CLOEXEC | (lo->image_pending ? O_CREAT : 0) | (claimed_now ? O_EXCL : 0);
 	int fd = open(path, flags, 0600);
 	int r = 0;
-	if (fd < 0 && errno == ENOENT && !lo->image_made) { /* the first image: make the directory */
+	if (fd < 0 && errno == ENOENT && lo->image_pending) { /* the first image: make the directory */
 		r = fs_mkdir_p(opts.image_dir);
+		if (!r)
+			fd = open(path, flags, 0600);
+	}
+	if (fd < 0 || r) {
+		int e = r ? -r : errno;
+		if (lo->image_pending) { /* no image made: the claim goes, or rmdir would delete a file not ours */
+			lo->image_made = lo->image_pending = false;
+			loop_save(lo, NULL);
+		}
 		if (r)
 			return why_set(why, r, "cannot create image directory %s: %s", opts.image_dir, strerror(-r));
-		fd = open(path, flags, 0600);
+		if (e == EEXIST)
+			return why_set(why, -EEXIST, "%s exists and is not this object's image", path);
+		return why_set(why, -e, "cannot create image %s: %s", path, strerror(e));
 	}
-	if (fd < 0 && errno == EEXIST)
-		return why_set(why, -EEXIST, "%s exists and is not this object's image", path);
-	if (fd < 0)
-		return why_set(why, -errno, "cannot create image %s: %s", path, strerror(errno));
-	if (!lo->image_made) {
-		lo->image_made = true;
-		r = loop_save(lo, why);
-		if (r) { /* no record says it is ours: it goes, or it would block the next try (EEXIST) */
-			lo->image_made = false;
-			unlink(path);
-		}
-	}
+	if (lo->image_pending && !claimed_now)
+		log_msg(L_INFO, "loop/%s: taking image %s (claimed by an activation that was stopped)", lo->obj.name, path);
+	/* The next save (the attach's) records the image as made; until then
+	 * the pending claim in the record takes this file. */
+	lo->image_pending = false;
 	struct stat st;
-	if (r == 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < lo->size && ftruncate(fd, (off_t)lo->size) < 0)
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < lo->size && ftruncate(fd, (off_t)lo->size) < 0)
 		r = loop_sizing_failed(path, lo->size, errno, why);
 	close(fd);
 	return r;
@@ -654,6 +677,7 @@ static int load_fields(struct obj *o, const struct kv_block *b)
 	lo->partscan = kv_flag(b, "partscan");
 	lo->direct_io = kv_flag(b, "direct_io");
 	lo->image_made = kv_flag(b, "image_made");
+	lo->image_pending = lo->image_made && kv_flag(b, "image_pending");
 	const struct kv *nr = kv_get(b, "nr");
 	lo->nr = nr && nr->str ? atoi(nr->str) : -1;
 	lo->back_dev = (dev_t)kv_u64(b, "back_dev");

@@ -22,7 +22,9 @@ struct loop_obj {
 	uint64_t size, offset, sizelimit;
 	uint32_t sector_size;
 	bool read_only, autoclear, partscan, direct_io;
-	bool image_made;
+	/* image_made: <image-dir>/NAME.img is this object's. image_pending:
+	 * claimed, and perhaps not made yet (a try killed in between). */
+	bool image_made, image_pending;
 	/* While a rename is under way: the old name, in the new record, so
 	 * that a daemon killed half-way finishes it at start-up. */
 	char renamed_from[OBJ_NAME_MAX + 1];

@@ -207,6 +207,11 @@ finish() {
 	san=$(grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon.log" 2>/dev/null | head -60)
 	eq "$san" "" "sanitizer reports in the daemon log"
 	echo "$(basename "$0"): $PASSED passed, $FAILED failed"
+	# $WORK goes at exit: what the daemon said is kept in the output.
+	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/daemon.log" ]; then
+		echo "last 60 lines of the daemon's log:"
+		tail -n 60 "$WORK/daemon.log"
+	fi >&2
 	[ "$FAILED" -eq 0 ]
 }
 

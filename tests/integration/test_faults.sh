@@ -173,4 +173,32 @@ eq "$(cat "$L/r2/size")" "4194304" "r2 kept the size"
 check "r2 activates on its image" put "$L/r2/active" 1
 check "rmdir r2" rmdir "$L/r2"
 
+t "a first activation interrupted by a kill: its image is the object's"
+check "the daemon starts" start_daemon
+check "loop/f (made by a kill after the file)" mkdir "$L/f"
+check "loop/g (made by a kill before the file)" mkdir "$L/g"
+check "loop/h (an image not its own)" mkdir "$L/h"
+for o in f g h; do check "$o size" put "$L/$o/size" 4M; done
+stop_daemon
+# What echo 1 > active leaves when killed once the record claims the image:
+# f's image made (empty), g's not yet. No record claims h.img.
+for o in f g; do
+	sed -i 's/^image_made=.*/image_made=1/' "$STATE/loop/$o"
+	echo "image_pending=1" >>"$STATE/loop/$o"
+done
+: >"$IMG/f.img"
+echo "not h's" >"$IMG/h.img"
+check "the daemon starts" start_daemon
+check "f activates on the image the killed try made" put "$L/f/active" 1
+check "g activates, its image made now" put "$L/g/active" 1
+check "f's image sized" test "$(stat -c %s "$IMG/f.img")" = 4194304
+check "the records no longer say pending" bash -c "! grep -q image_pending '$STATE/loop/f' '$STATE/loop/g'"
+expect_err EEXIST put "$L/h/active" 1
+contains "$(cat "$L/h/error")" "not this object's image" "h/error says why"
+check "h claims no image" grep -q "^image_made=0" "$STATE/loop/h"
+check "rmdir f g h" rmdir "$L/f" "$L/g" "$L/h"
+check "f's and g's images deleted" test ! -e "$IMG/f.img" -a ! -e "$IMG/g.img"
+eq "$(cat "$IMG/h.img")" "not h's" "h.img, not h's, kept"
+rm -f "$IMG/h.img"
+
 finish
