@@ -75,6 +75,10 @@ int tenant_quota_object(const char *kind, const char *tenant, char *why);
  * new bytes would pass its bytes quota. */
 int tenant_quota_bytes(const char *internal, uint64_t old_size, uint64_t new_size, char *why);
 
+/* A reason as the tenant reads it: every "TENANT:" that starts a name in
+ * msg is dropped (loop/1000:disk is its loop/disk). */
+void tenant_unscope(char *msg, const char *tenant);
+
 /* The tenant's own `error` for a directory above its objects (the root,
  * loop/, dm/, thin/). */
 struct errslot *tenant_errslot(const char *tenant, const char *dir);

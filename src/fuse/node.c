@@ -391,6 +391,8 @@ void ctx_path(const struct ctx *c, char *buf, size_t len)
 
 void report(struct ctx *c, int r, bool top_level, const char *child, const char *opfmt, ...)
 {
+	if (c->tenant[0] && c->why[0]) /* the tenant's names, not the internal ones */
+		tenant_unscope(c->why, c->tenant);
 	const char *msg = c->why[0] ? c->why : strerror(-r);
 	struct errslot *slot = errslot_for(c);
 	struct errslot *root = c->tenant[0] ? tenant_errslot(c->tenant, "") : &root_error;

@@ -6,7 +6,6 @@
 #include "dm.h"
 #include "stsfs/tenancy.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -98,24 +97,6 @@ static int scoped_ref(const char *ref, char *out, size_t len, char *why)
 	return 0;
 }
 
-/* A tenant reads reasons with its names: every "TENANT:" that starts a
- * name in why is dropped (loop/1000:nope is its loop/nope). */
-static void why_unscope(char *why, const char *scope)
-{
-	char prefix[TENANT_MAX + 2];
-	size_t pl = (size_t)snprintf(prefix, sizeof(prefix), "%s:", scope);
-	if (!scope[0] || pl >= sizeof(prefix))
-		return;
-	for (char *at = why; (at = strstr(at, prefix));) {
-		bool starts = at == why || !(isalnum((unsigned char)at[-1]) || at[-1] == '-' || at[-1] == '_' ||
-					     at[-1] == '.' || at[-1] == '+' || at[-1] == ':');
-		if (starts)
-			memmove(at, at + pl, strlen(at + pl) + 1);
-		else
-			at++;
-	}
-}
-
 static int ref_dev_scoped(const char *user_ref, const char *ref, dev_t *dev, bool *ours, char *why);
 
 static int ref_dev(const char *user_ref, dev_t *dev, bool *ours, char *why)
@@ -127,7 +108,7 @@ static int ref_dev(const char *user_ref, dev_t *dev, bool *ours, char *why)
 		return sr;
 	int r = ref_dev_scoped(user_ref, ref, dev, ours, why);
 	if (r)
-		why_unscope(why, tenant_scope());
+		tenant_unscope(why, tenant_scope());
 	return r;
 }
 

@@ -2,6 +2,7 @@
  * quotas and error slots; the host's tenants/ and quota/ directories. */
 #include "stsfs/tenancy.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -259,6 +260,21 @@ int tenancy_store_ephemeral(struct ctx *c, const char *value)
 	pthread_mutex_unlock(&o->lock);
 	reg_put(reg, o);
 	return r;
+}
+
+void tenant_unscope(char *msg, const char *tenant)
+{
+	char prefix[TENANT_MAX + 2];
+	size_t pl = (size_t)snprintf(prefix, sizeof(prefix), "%s:", tenant);
+	if (!tenant[0] || pl >= sizeof(prefix))
+		return;
+	for (char *at = msg; (at = strstr(at, prefix));) {
+		bool starts = at == msg || !(isalnum((unsigned char)at[-1]) || strchr("-_.+:", at[-1]));
+		if (starts)
+			memmove(at, at + pl, strlen(at + pl) + 1);
+		else
+			at++;
+	}
 }
 
 /* ---- error slots of the directories above a tenant's objects ---- */
