@@ -115,10 +115,19 @@ stop_daemon() {
 	DAEMON_PID=
 }
 
-kill_daemon() { # SIGKILL: the mount is left broken, as after a crash
+# SIGKILL: the mount is left broken, as after a crash. A worker thread the
+# kill found inside a cache notification can stay in the kernel, waiting on
+# a directory that a caller holds while it waits for an answer nobody will
+# give; that thread keeps the connection open after umount -l. Aborting
+# the connection (fusectl, as docs/faults.md tells admins) ends both.
+kill_daemon() {
+	local minor
+	minor=$(awk -v m="$MNT" '$5 == m { split($3, d, ":"); print d[2] }' /proc/self/mountinfo | tail -1)
 	kill -9 "$DAEMON_PID" 2>/dev/null
 	wait "$DAEMON_PID" 2>/dev/null
 	DAEMON_PID=
+	mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null
+	[ -n "$minor" ] && [ -e "/sys/fs/fuse/connections/$minor/abort" ] && echo 1 >"/sys/fs/fuse/connections/$minor/abort"
 	umount -l "$MNT" 2>/dev/null
 }
 
