@@ -3,6 +3,7 @@
  * the saved state and start-up, mkdir/rmdir of pools and the dir kinds; the
  * pool's files are in thin_pool.c, volumes in thin_vol.c (see thin.h). */
 #include "thin.h"
+#include "dm.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -276,11 +277,89 @@ static bool owner_alive(const char *owner)
 	return alive;
 }
 
+struct vol_orphans {
+	char (*names)[OBJ_NAME_MAX + 1];
+	char (*owners)[OBJ_OWNER_MAX];
+	size_t n, cap;
+};
+
+/* dm objects owned by "thin/POOL/VOL" of a pool that lists no VOL. */
+static void find_vol_orphan(const struct obj *o, void *arg)
+{
+	struct vol_orphans *v = arg;
+	const char *slash = strncmp(o->owner, "thin/", 5) == 0 ? strchr(o->owner + 5, '/') : NULL;
+	if (!slash || owner_alive(o->owner))
+		return;
+	char pool[OBJ_NAME_MAX + 1];
+	snprintf(pool, sizeof(pool), "%.*s", (int)(slash - o->owner - 5), o->owner + 5);
+	if (!reg_owns(&pools, pool))
+		return;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? 2 * v->cap : 8;
+		void *a = realloc(v->names, cap * sizeof(*v->names)), *b = a ? realloc(v->owners, cap * sizeof(*v->owners)) : NULL;
+		if (a)
+			v->names = a;
+		if (!b)
+			return;
+		v->owners = b;
+		v->cap = cap;
+	}
+	snprintf(v->names[v->n], sizeof(v->names[0]), "%s", o->name);
+	snprintf(v->owners[v->n++], sizeof(v->owners[0]), "%s", o->owner);
+}
+
+/* The volume of p that has no dm object, when exactly one has none. */
+static const struct thin_vol *vol_without_dm(const struct thin_pool *p, char *dm, size_t len)
+{
+	const struct thin_vol *found = NULL;
+	for (size_t i = 0; i < p->nvols; i++) {
+		char name[THIN_DM_NAME_MAX + 1];
+		if (thin_vol_dm_name(p->obj.name, p->vols[i].name, name, sizeof(name)) == 0 && !reg_owns(&dm_registry, name)) {
+			if (found)
+				return NULL;
+			found = &p->vols[i];
+			snprintf(dm, len, "%s", name);
+		}
+	}
+	return found;
+}
+
+/* A volume's dm object is made (mkdir) or renamed (mv) before the pool's
+ * record says so. A daemon killed in between leaves a dm object its pool
+ * does not list: after a rename, the one volume without its dm object gets
+ * it back (the rename undone); after a mkdir (no such volume) it goes, so
+ * that the name is free again. */
+static void settle_vol_orphans(void)
+{
+	struct vol_orphans v = { 0 };
+	reg_each(&dm_registry, find_vol_orphan, &v);
+	for (size_t i = 0; i < v.n; i++) {
+		const char *slash = strchr(v.owners[i] + 5, '/');
+		char pool[OBJ_NAME_MAX + 1], dm[THIN_DM_NAME_MAX + 1], owner[OBJ_OWNER_MAX];
+		snprintf(pool, sizeof(pool), "%.*s", (int)(slash - v.owners[i] - 5), v.owners[i] + 5);
+		struct thin_pool *p = pool_of(reg_get_owned(&pools, pool));
+		const struct thin_vol *vol = p ? vol_without_dm(p, dm, sizeof(dm)) : NULL;
+		if (vol) {
+			snprintf(owner, sizeof(owner), "thin/%s/%s", pool, vol->name);
+			if (dm_owned_rename(v.names[i], dm, owner, NULL) == 0)
+				log_msg(L_INFO, "thin/%s/%s: its dm object %s renamed back (a rename the last worker was stopped in)",
+					pool, vol->name, v.names[i]);
+		} else if (p && dm_owned_remove(v.names[i], v.owners[i], NULL) == 0) {
+			log_msg(L_INFO, "dm/%s: removed (made for %s, which a stopped mkdir never saved)", v.names[i], v.owners[i]);
+		}
+		if (p)
+			thin_pool_put(p);
+	}
+	free(v.names);
+	free(v.owners);
+}
+
 /* Whether a pool or volume is active is never saved: its dm device says. */
 int thin_startup(char *why)
 {
 	int r = reg_load(&pools, STATE_KIND, THIN_POOL_NAME_MAX, load_fields, why);
 	if (!r) {
+		settle_vol_orphans();
 		loop_owned_release_orphans(owner_alive);
 		dm_owned_release_orphans(owner_alive);
 	}

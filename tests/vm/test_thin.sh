@@ -510,6 +510,28 @@ check "start" start_daemon
 check "activation takes the thin the kernel made" put "$T/p/kc/active" 1
 check "rmdir kc" rmdir "$T/p/kc"
 
+t "a daemon killed inside a volume's mkdir or mv"
+# The volume's dm object is made (renamed) before the pool's record lists
+# it: the records a kill in between leaves, and what start-up makes of them.
+check "thin/p/kg" mkdir "$T/p/kg"
+check "thin/p/km" mkdir "$T/p/km"
+check "km size" put "$T/p/km/size" 4M
+stop_daemon
+sed -i '/^vol\.kg=/d' "$STATE/thin/p"
+mv "$STATE/dm/p-km" "$STATE/dm/p-kn"
+sed -i 's|^owner=thin/p/km$|owner=thin/p/kn|' "$STATE/dm/p-kn"
+check "the dm record was renamed, the pool's not" grep -q "^owner=thin/p/kn$" "$STATE/dm/p-kn"
+check "start" start_daemon
+check "mkdir's leftover dm object is gone" test ! -e "$STATE/dm/p-kg"
+check "and its name is free again" mkdir "$T/p/kg"
+check "mv's dm object is the volume's again" test -e "$STATE/dm/p-km" -a ! -e "$STATE/dm/p-kn"
+eq "$(cat "$T/p/km/size")" "4194304" "km keeps its size"
+check "mv km kn" mv "$T/p/km" "$T/p/kn"
+check "dm object follows" test -e "$STATE/dm/p-kn" -a ! -e "$STATE/dm/p-km"
+check "rmdir kn" rmdir "$T/p/kn"
+check "rmdir kg" rmdir "$T/p/kg"
+check "the start-up said so" grep -q "renamed back" "$WORK/daemon.log"
+
 t "teardown"
 eq "$(skey "$T/p/status" held_metadata_root)" "-" "no metadata snapshot held"
 eq "$(dms p 4)" "-" "dmsetup: no held root"
