@@ -5,21 +5,12 @@
 # per round, `ls -l loop/` and a read of every object's size, on each.
 # With tenancy the names in loop/ are never cached by the kernel (every
 # path walk asks the daemon again), which is what the ratio shows.
-#   bench/tenancy.sh [--rounds N] [--objects N]
+#   ROUNDS=9 OBJECTS=200 bench/tenancy.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ROUNDS=9
-N=200
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--objects) N=$2; shift ;;
-	-h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "bench/tenancy.sh: unknown argument $1" >&2; exit 2 ;;
-	esac
-	shift
-done
+ROUNDS=${ROUNDS:-9}
+N=${OBJECTS:-200}
 BUILD=$(cd "${STSFS_BUILD_DIR:-build}" && pwd)
 W=$(mktemp -d /var/tmp/stsfs-bench.XXXXXX)
 source bench/lib.sh
