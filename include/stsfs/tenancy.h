@@ -53,6 +53,8 @@ int tenant_qualify(const char *tenant, const char *name, char *out, size_t len);
 /* An internal name's tenant (into tenant, "" for none) and the name a user
  * sees (returned, inside internal). */
 const char *tenant_split(const char *internal, char *tenant, size_t len);
+/* loop/, dm/ and thin/: the directories whose objects belong to tenants. */
+bool tenant_scoped_kind(const struct dir_kind *k);
 /* The path's tenant: the tenant of c->comp[1] under loop/, dm/, thin/. */
 const char *ctx_object_tenant(const struct ctx *c, char *tenant, size_t len);
 

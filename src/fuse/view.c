@@ -13,14 +13,9 @@
 
 #include "stsfs/tenancy.h"
 
-static bool scoped_kind(const struct dir_kind *k)
-{
-	return k == &loop_dir_kind || k == &dm_dir_kind || k == &thin_dir_kind;
-}
-
 bool view_scoped(const struct ctx *c)
 {
-	return tenancy_on() && c->depth == 1 && scoped_kind(c->kind);
+	return tenancy_on() && c->depth == 1 && tenant_scoped_kind(c->kind);
 }
 
 int view_enter(fuse_req_t req, struct ctx *c)

@@ -38,11 +38,6 @@ int show_text(char **out, const char *fmt, ...)
 	return n < 0 ? -ENOMEM : 0;
 }
 
-static bool tenant_scoped_kind(const struct dir_kind *k)
-{
-	return k == &loop_dir_kind || k == &dm_dir_kind || k == &thin_dir_kind;
-}
-
 /* A tenant's failures above its objects (mkdir in loop/, the root's last
  * error) go to slots of its own: others must not read them. */
 struct errslot *errslot_for(const struct ctx *c)

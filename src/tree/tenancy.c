@@ -96,11 +96,15 @@ const char *tenant_split(const char *internal, char *tenant, size_t len)
 	return internal + p;
 }
 
+bool tenant_scoped_kind(const struct dir_kind *k)
+{
+	return k == &loop_dir_kind || k == &dm_dir_kind || k == &thin_dir_kind;
+}
+
 const char *ctx_object_tenant(const struct ctx *c, char *tenant, size_t len)
 {
 	tenant[0] = '\0';
-	if (c->depth >= 2 && (c->kinds[0] == &loop_dir_kind || c->kinds[0] == &dm_dir_kind ||
-			      c->kinds[0] == &thin_dir_kind))
+	if (c->depth >= 2 && tenant_scoped_kind(c->kinds[0]))
 		tenant_split(c->comp[1], tenant, len);
 	return tenant;
 }
