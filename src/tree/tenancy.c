@@ -394,8 +394,6 @@ static const struct dir_kind *tenant_child(struct ctx *c, const char *name)
 	return valid_tenant(name) ? &tenant_view_kind : NULL;
 }
 
-static const struct dir_kind *quota_child(struct ctx *c, const char *name);
-
 static struct errslot tenants_error = ERRSLOT_INIT;
 static struct errslot *tenants_errslot(struct ctx *c)
 {
