@@ -36,6 +36,8 @@ static double timeout_s;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct inval *queue, **tail = &queue;
+static bool sending, stopped; /* under lock: the notifier is talking to the kernel; cache_stop ran */
+static pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
 
 double cache_timeout(void)
 {
@@ -54,16 +56,17 @@ static struct inval *inval_new(fuse_ino_t parent, fuse_ino_t ino, const char *na
 	return e;
 }
 
-/* ENOENT: the kernel did not hold it; nothing to drop. */
-static void send_all(struct inval *list)
+/* ENOENT: the kernel did not hold it; nothing to drop. NULL session
+ * (stopped): only frees. */
+static void send_all(struct fuse_session *se, struct inval *list)
 {
 	while (list) {
 		struct inval *e = list;
 		list = e->next;
-		if (e->parent)
-			fuse_lowlevel_notify_inval_entry(session, e->parent, e->name, strlen(e->name));
-		else
-			fuse_lowlevel_notify_inval_inode(session, e->ino, -1, 0);
+		if (se && e->parent)
+			fuse_lowlevel_notify_inval_entry(se, e->parent, e->name, strlen(e->name));
+		else if (se)
+			fuse_lowlevel_notify_inval_inode(se, e->ino, -1, 0);
 		free(e->name);
 		free(e);
 	}
@@ -77,21 +80,45 @@ static void sweep(void);
  * requests for a sweep made while one is pending are one sweep. */
 static void *notifier(void *arg)
 {
+	pthread_mutex_lock(&lock);
 	for (;;) {
-		pthread_mutex_lock(&lock);
-		while (!queue && !sweep_wanted)
+		sending = false;
+		pthread_cond_broadcast(&idle);
+		while ((!queue && !sweep_wanted) || stopped)
 			pthread_cond_wait(&wake, &lock);
 		struct inval *list = queue;
 		bool want = sweep_wanted;
 		queue = NULL;
 		tail = &queue;
 		sweep_wanted = false;
+		sending = true;
 		pthread_mutex_unlock(&lock);
-		send_all(list);
+		send_all(session, list);
 		if (want)
 			sweep();
+		pthread_mutex_lock(&lock);
 	}
 	return arg;
+}
+
+/* Before the session goes: the notifier must not be inside a notification
+ * then (it would call through the freed session). Waits up to a second
+ * for it to finish one: a notification can wait in the kernel on a
+ * directory that a caller holds while it waits for an answer this worker
+ * will no longer give. false: it did not finish; keep the session. */
+bool cache_stop(void)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	pthread_mutex_lock(&lock);
+	stopped = true;
+	int e = 0;
+	while (sending && e == 0)
+		e = pthread_cond_timedwait(&idle, &lock, &until);
+	bool quiet = !sending;
+	pthread_mutex_unlock(&lock);
+	return quiet;
 }
 
 struct scope {
@@ -134,7 +161,7 @@ void cache_dir_changed(struct node *dir)
 	struct scope s = { dir, NULL, &s.list };
 	node_each(collect, &s);
 	add(&s, 0, dir->ino, NULL);
-	send_all(s.list);
+	send_all(session, s.list);
 }
 
 /* Every object's directory the kernel holds, from the notifier thread. */
@@ -142,7 +169,7 @@ static void sweep(void)
 {
 	struct scope s = { NULL, NULL, &s.list };
 	node_each(collect, &s);
-	send_all(s.list);
+	send_all(session, s.list);
 }
 
 /* rmdir and mv (which may change objects in other directories:

@@ -89,6 +89,7 @@ void cache_start(struct fuse_session *se, double timeout);
 double cache_timeout(void);
 void cache_dir_changed(struct node *dir);
 void cache_all_changed(void);
+bool cache_stop(void);
 
 /* File handles (handle.c): ids that name their worker and open flags, so
  * that a worker taking over can open a dead worker's handles again. */

@@ -99,6 +99,8 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 	ret = ret ? 1 : 0;
 out_signals:
 	fuse_remove_signal_handlers(se);
+	if (!cache_stop())
+		return ret; /* exiting: the kernel closes the connection */
 out_destroy:
 	fuse_session_destroy(se);
 	return ret;
