@@ -532,8 +532,14 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fh *h = handle_take(fi->fh);
 	value_drop(fi->fh);
-	if (h)
+	if (h) {
+		/* The kernel sends RELEASE once a read's answer reached it, while
+		 * that read's thread may still be returning from writev(2) over
+		 * h->text: wait for it to let go. */
+		pthread_mutex_lock(&h->text_lock);
+		pthread_mutex_unlock(&h->text_lock);
 		fh_free(h);
+	}
 	fuse_reply_err(req, 0);
 }
 
