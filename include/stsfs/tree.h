@@ -30,13 +30,15 @@ struct options {
 };
 extern struct options opts;
 
-/* The last error of an object, readable in its `error` file. */
+/* The last error of an object, readable in its `error` file as one line:
+ * when (UTC), what it came from (the file or operation), and why, e.g.
+ * `2026-12-04T18:05:11Z size write: size must be ...`. */
 struct errslot {
 	pthread_mutex_t lock;
-	char msg[STSFS_WHY_LEN];
+	char msg[STSFS_WHY_LEN + 400];
 };
 #define ERRSLOT_INIT { PTHREAD_MUTEX_INITIALIZER, "" }
-void errslot_set(struct errslot *e, const char *msg);
+void errslot_set(struct errslot *e, const char *source, const char *msg);
 char *errslot_show(struct errslot *e);
 
 struct dir_kind;

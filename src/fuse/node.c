@@ -389,26 +389,32 @@ void ctx_path(const struct ctx *c, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "/" : "", c->comp[i]);
 }
 
+/* The object's (or, for a child that failed, the directory's) slot says
+ * what failed by its operation; the root's, which collects top-level
+ * failures from everywhere, by its path too. */
 void report(struct ctx *c, int r, bool top_level, const char *child, const char *opfmt, ...)
 {
 	if (c->tenant[0] && c->why[0]) /* the tenant's names, not the internal ones */
 		tenant_unscope(c->why, c->tenant);
 	const char *msg = c->why[0] ? c->why : strerror(-r);
-	struct errslot *slot = errslot_for(c);
-	struct errslot *root = c->tenant[0] ? tenant_errslot(c->tenant, "") : &root_error;
-	errslot_set(slot, msg);
-	if (top_level && slot != root)
-		errslot_set(root, msg);
-	if (!log_enabled(L_WARNING))
-		return;
-	char path[512], op[320];
+	char path[512], op[320], where[640], source[1000];
 	ctx_path(c, path, sizeof(path));
+	snprintf(where, sizeof(where), "%s%s%s", path, path[0] && child ? "/" : "", child ? child : "");
 	va_list ap;
 	va_start(ap, opfmt);
 	vsnprintf(op, sizeof(op), opfmt, ap);
 	va_end(ap);
-	log_msg(L_WARNING, "%s%s%s: refused %s: %s", path[0] || !child ? path : "", path[0] && child ? "/" : "",
-		child ? child : "", op, msg);
+	log_msg(L_WARNING, "%s: refused %s: %s", where, op, msg);
+	struct errslot *slot = errslot_for(c);
+	snprintf(source, sizeof(source), "%s%s%s", op, child ? " " : "", child ? child : "");
+	errslot_set(slot, source, msg);
+	struct errslot *root = c->tenant[0] ? tenant_errslot(c->tenant, "") : &root_error;
+	if (!top_level || slot == root)
+		return;
+	if (c->tenant[0])
+		tenant_unscope(where, c->tenant);
+	snprintf(source, sizeof(source), "%s%s%s", where, where[0] ? " " : "", op);
+	errslot_set(root, source, msg);
 }
 
 /* ---- interrupts ---- */

@@ -257,7 +257,7 @@ static void load_one(const char *name, const struct kv_block *b, const char *why
 		snprintf(msg, sizeof(msg), "saved %s object %s left out: %s (fix or remove its record in the state directory)",
 			 a->kind, name, why && why[0] ? why : "not a valid name");
 		log_msg(L_WARNING, "%s", msg);
-		errslot_set(&a->reg->dir_error, msg);
+		errslot_set(&a->reg->dir_error, "start-up", msg);
 		return;
 	}
 	struct obj *o = reg_new(a->reg, name);

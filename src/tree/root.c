@@ -6,16 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stsfs/kernel.h"
 #include "stsfs/tenancy.h"
 
 struct errslot root_error = ERRSLOT_INIT;
 
-void errslot_set(struct errslot *e, const char *msg)
+void errslot_set(struct errslot *e, const char *source, const char *msg)
 {
+	char when[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	pthread_mutex_lock(&e->lock);
-	snprintf(e->msg, sizeof(e->msg), "%s", msg);
+	snprintf(e->msg, sizeof(e->msg), "%s %s: %s", when, source, msg);
 	pthread_mutex_unlock(&e->lock);
 }
 

@@ -88,7 +88,24 @@ put_fails() {
 	expect_err "$want" put "$file" "$value"
 	eq "$(cat "$file" 2>/dev/null)" "$before" "$file unchanged after failed write"
 	contains "$(cat "$(dirname "$file")/error")" "$reason" "$(dirname "$file")/error"
+	stamped "$(dirname "$file")/error" "$(basename "$file") (write|open)"
 }
+
+# stamped ERROR_FILE SOURCE_REGEX: the error file is one line saying when
+# (UTC, within the last minute) and what (SOURCE) failed.
+stamped() {
+	local line when
+	line=$(cat "$1")
+	if ! [[ $line =~ ^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)\ ($2):\  ]]; then
+		fail "$1 says when and what ($2): got '$line'"
+		return
+	fi
+	when=$(date -u -d "${BASH_REMATCH[1]/T/ }" +%s 2>/dev/null) || when=0
+	if [ $(($(date +%s) - when)) -le 60 ] && [ "$when" -le "$(date +%s)" ]; then pass; else fail "$1: time ${BASH_REMATCH[1]} is not the last minute's"; fi
+}
+
+# reason ERROR_FILE: the reason alone, without when and what.
+reason() { sed -E 's/^[0-9T:-]+Z [^:]+: //' "$1"; }
 
 json_ok() { jq -e . "$1" >/dev/null 2>&1; }
 

@@ -104,6 +104,23 @@ else
 	echo "note: the image directory is not ext4; the 100T check needs ext4's 16T file limit"
 fi
 
+t "error says when and what"
+check "loop/w" mkdir "$L/w"
+expect_err EINVAL put "$L/w/size" 5
+stamped "$L/w/error" "size write"
+eq "$(reason "$L/w/error")" "$(reason "$L/w/error")" "reading it twice gives the same"
+first=$(cat "$L/w/error")
+sleep 1.1
+check "a later write succeeds" put "$L/w/size" 4M
+eq "$(cat "$L/w/error")" "$first" "a success leaves the old failure, whose time shows its age"
+expect_err EINVAL put "$L/w/sector_size" 3
+stamped "$L/w/error" "sector_size write"
+case $(cat "$L/w/error") in "$first") fail "the next failure replaces the old one" ;; *) pass ;; esac
+expect_err EINVAL mkdir "$L/bad:name"
+stamped "$L/error" "mkdir bad:name"
+stamped "$MNT/error" "loop/bad:name mkdir"
+check "rmdir loop/w" rmdir "$L/w"
+
 for n in s b ro; do rmdir "$L/$n" 2>/dev/null; done
 for n in s ro; do check "rmdir loop/$n" test ! -e "$L/$n"; done
 finish

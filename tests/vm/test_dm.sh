@@ -130,7 +130,7 @@ put_fails EINVAL "$D/lin/table" "0 1024 zero
 1024 65536 lineer loop/a 0" "table line 2: unknown target type 'lineer'"
 put_fails ENOENT "$D/lin/table" "0 65536 linear loop/nope 0" "no loop object loop/nope"
 put_fails EINVAL "$D/lin/table" "0 999999999 linear loop/a 0" "too small"
-eq "$(cat "$D/lin/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
+eq "$(reason "$D/lin/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
 	"reload: the kernel's reason names the line"
 put_fails EINVAL "$D/lin/table" "0 65536 linear loop/a 0
 65536 999999999 linear loop/b 0" "table line 2: $BN too small for target: start=0, len=999999999, dev_size=131072"
@@ -172,7 +172,7 @@ check "stage a zero table" put "$D/ina/table" "0 2048 zero"
 out=$(bash -c "echo '0 100 lineer' >'$D/ina/table'" 2>&1)
 eq "$?" "1" "echo of an unknown target type fails at write ($out)"
 contains "$out" "write error: Invalid argument" "echo reports EINVAL"
-eq "$(cat "$D/ina/error")" \
+eq "$(reason "$D/ina/error")" \
 	"table line 1: unknown target type 'lineer': the kernel does not list it and /lib/modules/$(uname -r) has no module dm-lineer" \
 	"the reason names the target"
 eq "$(cat "$D/ina/table")" "0 2048 zero" "staged table unchanged"
@@ -239,7 +239,7 @@ t "activation: a table the kernel refuses"
 check "mkdir dm/big" mkdir "$D/big"
 check "stage a table longer than loop/a" put "$D/big/table" "0 999999999 linear loop/a 0"
 put_fails EINVAL "$D/big/active" 1 "too small for target"
-eq "$(cat "$D/big/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
+eq "$(reason "$D/big/error")" "table line 1: $AN too small for target: start=0, len=999999999, dev_size=131072" \
 	"create: the kernel's reason names the line"
 check "no device big in the kernel" bash -c "! dmsetup info big >/dev/null 2>&1"
 check "no /dev/mapper/big" test ! -e /dev/mapper/big
