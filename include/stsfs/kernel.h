@@ -18,6 +18,7 @@
 
 struct kloop_config {
 	const char *backing;   /* canonical path of the backing file */
+	int backing_fd;        /* >= 0: this file (opened by its writer), not the path */
 	uint64_t offset;
 	uint64_t sizelimit;
 	uint32_t sector_size;  /* 0: kernel default */
@@ -189,6 +190,29 @@ int kproc_pidns(pid_t pid, uint64_t *ino);
 /* The pid namespaces and the real uids of every process now (sorted
  * arrays; free each). */
 int kproc_census(uint64_t **pidns, size_t *n_pidns, uid_t **uids, size_t *n_uids);
+/* ---- paths as the writing process sees them (caller.c) ---- */
+
+/* Who wrote a value: pid 0 is the daemon itself (its own root, uid 0). */
+struct kcaller {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+/* The writer of the value this thread applies now (set by the FUSE layer
+ * around a write; NULL: the daemon's own work, as at start-up). */
+void kcaller_set(const struct kcaller *who);
+const struct kcaller *kcaller_current(void);
+/* Opens PATH as the caller sees it: resolved in its root and mount
+ * namespace (symlinks and .. kept inside its root), with its uid, gid and
+ * groups. -EACCES when it may not; the reason says who. */
+int kcaller_open(const struct kcaller *who, const char *path, int flags, int *fd, char *why);
+/* The path of the file open as fd in the daemon's own namespace,
+ * verified by device and inode; "" when only the caller's namespace has
+ * it (out: len bytes). */
+int kcaller_host_path(const struct kcaller *who, int fd, char *out, size_t len);
+/* The device number of the block device PATH names, as the caller sees it. */
+int kcaller_dev(const struct kcaller *who, const char *path, dev_t *dev, char *why);
+
 /* `thin_check -V`; "unavailable" when the tools are missing. Cached. */
 const char *ksys_thin_tools_version(void);
 

@@ -352,9 +352,14 @@ static int apply_with(fuse_req_t req, struct fh *h, bool only_check)
 		r = 0;
 	}
 	if (r == 0) {
+		/* Paths in the value are the writer's (src/kernel/caller.c). */
+		const struct fuse_ctx *fc = fuse_req_ctx(req);
+		struct kcaller who = { fc->pid, fc->uid, fc->gid };
+		kcaller_set(&who);
 		interruptible(req, &c, &cancel);
 		r = only_check ? f->check(&c, val) : f->store(&c, val);
 		uninterruptible(req, &c);
+		kcaller_set(NULL);
 	}
 	if (r >= 0 && !only_check && log_enabled(L_DEBUG)) {
 		char path[512];

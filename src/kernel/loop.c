@@ -122,6 +122,8 @@ static int configure(int lfd, int bfd, const struct kloop_config *cfg)
 static int open_backing(const struct kloop_config *cfg)
 {
 	int flags = (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	if (cfg->backing_fd >= 0)
+		return fcntl(cfg->backing_fd, F_DUPFD_CLOEXEC, 0);
 	if (!cfg->exact_path)
 		return open(cfg->backing, flags);
 	struct open_how how = { .flags = (uint64_t)flags | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };

@@ -36,15 +36,11 @@ static int majmin_dev(const char *ref, dev_t *dev, char *why)
 	return 0;
 }
 
+/* A /dev path is the writer's: looked up in its root and mount namespace,
+ * as it (src/kernel/caller.c). */
 static int path_dev(const char *ref, dev_t *dev, char *why)
 {
-	struct stat st;
-	if (stat(ref, &st) < 0)
-		return why_set(why, -ENOENT, "%s: %s", ref, strerror(errno));
-	if (!S_ISBLK(st.st_mode))
-		return why_set(why, -EINVAL, "%s is not a block device", ref);
-	*dev = st.st_rdev;
-	return 0;
+	return kcaller_dev(kcaller_current(), ref, dev, why);
 }
 
 /* thin/POOL/VOL is the thin volume VOL of pool POOL: the dm device POOL-VOL,

@@ -54,6 +54,7 @@ static struct loop_obj *loop_of(struct obj *o)
 static int obj_init(struct obj *o)
 {
 	loop_of(o)->nr = -1;
+	loop_of(o)->backing_fd = -1;
 	/* The path is allocated: a fixed PATH_MAX per object was most of the
 	 * daemon's memory at ten thousand objects. */
 	return (loop_of(o)->backing = strdup("")) ? 0 : -ENOMEM;
@@ -61,7 +62,11 @@ static int obj_init(struct obj *o)
 
 static void obj_release(struct obj *o)
 {
-	free(loop_of(o)->backing);
+	struct loop_obj *lo = loop_of(o);
+	free(lo->backing);
+	free(lo->backing_view);
+	if (lo->backing_fd >= 0)
+		close(lo->backing_fd);
 }
 
 int loop_set_backing(struct loop_obj *lo, const char *path)
@@ -170,6 +175,12 @@ struct loop_obj *loop_ctx_obj(struct ctx *c)
 static int loop_record(const struct loop_obj *lo, struct kv_block *b)
 {
 	int r = kv_add_str(b, "backing_file", lo->backing);
+	if (lo->backing_view)
+		r = r ? r : kv_add_str(b, "backing_view", lo->backing_view);
+	if (lo->backing_private)
+		r = r ? r : kv_add_bool(b, "backing_private", true);
+	if (lo->backing_writer_ro)
+		r = r ? r : kv_add_bool(b, "backing_writer_ro", true);
 	r = r ? r : reg_save_owner(&lo->obj, b);
 	r = r ? r : kv_add_u64(b, "size", lo->size);
 	r = r ? r : kv_add_u64(b, "offset", lo->offset);
@@ -319,37 +330,12 @@ static int prepare_image(struct loop_obj *lo, char *path, size_t len, char *why)
 	return r;
 }
 
-/* Canonical path of an allowed external backing file. */
-int loop_check_backing(const char *value, char *out, char *why)
-{
-	if (value[0] != '/')
-		return why_set(why, -EINVAL, "backing_file must be an absolute path, not '%s'", value);
-	if (strpbrk(value, "\n\r"))
-		return why_set(why, -EINVAL, "backing_file path has a line break");
-	char real[PATH_MAX];
-	if (!realpath(value, real))
-		return why_set(why, -errno, "backing_file %s: %s", value, strerror(errno));
-	bool allowed = false;
-	for (size_t i = 0; i < opts.n_allow_backing && !allowed; i++)
-		allowed = value_path_within(real, opts.allow_backing[i]);
-	if (!allowed)
-		return why_set(why, -EACCES, "%s (resolves to %s) is outside the allowed directories%s", value, real,
-			       opts.n_allow_backing ? "" : " (start stsfs with --allow-backing DIR)");
-	struct stat st;
-	if (stat(real, &st) < 0)
-		return why_set(why, -errno, "backing_file %s: %s", real, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return why_set(why, -EINVAL, "backing_file %s is not a regular file", real);
-	snprintf(out, PATH_MAX, "%s", real);
-	return 0;
-}
-
 int loop_attach(struct loop_obj *lo, char *why)
 {
 	char path[PATH_MAX];
-	int r;
+	int r, bfd = -1;
 	if (lo->backing[0]) {
-		r = loop_check_backing(lo->backing, path, why);
+		r = loop_backing_for_attach(lo, path, &bfd, why);
 	} else if (!lo->size) {
 		r = why_set(why, -EINVAL, "set size (for an image) or backing_file first");
 	} else {
@@ -358,16 +344,22 @@ int loop_attach(struct loop_obj *lo, char *why)
 	if (r)
 		return r;
 	struct stat st;
-	if (stat(path, &st) < 0)
-		return why_set(why, -errno, "%s: %s", path, strerror(errno));
+	if ((bfd >= 0 ? fstat(bfd, &st) : stat(path, &st)) < 0) {
+		r = why_set(why, -errno, "%s: %s", path, strerror(errno));
+		if (bfd >= 0)
+			close(bfd);
+		return r;
+	}
 	struct kloop_config cfg = {
-		.backing = path, .offset = lo->offset, .sizelimit = lo->sizelimit,
+		.backing = path, .backing_fd = bfd, .offset = lo->offset, .sizelimit = lo->sizelimit,
 		.sector_size = lo->sector_size, .read_only = lo->read_only,
 		.autoclear = lo->autoclear, .partscan = lo->partscan, .direct_io = lo->direct_io,
 		.exact_path = lo->backing[0] != '\0', /* stored resolved (realpath) when written */
 	};
 	int nr;
 	r = kloop_attach(&cfg, &nr, why);
+	if (bfd >= 0)
+		close(bfd);
 	if (r)
 		return r;
 	lo->nr = nr;
@@ -384,7 +376,7 @@ int loop_attach(struct loop_obj *lo, char *why)
 	struct kloop_state ks;
 	char size[32];
 	log_msg(L_INFO, "loop/%s: activated as /dev/loop%d (%s %s, %s)", lo->obj.name, nr,
-		lo->backing[0] ? "backing file" : "image", path,
+		lo->backing[0] ? "backing file" : "image", lo->backing[0] ? loop_backing_shown(lo) : path,
 		log_bytes(kloop_query(nr, &ks) == 0 ? ks.size_bytes : lo->size, size));
 	return 0;
 }
@@ -668,6 +660,13 @@ static int load_fields(struct obj *o, const struct kv_block *b)
 	const struct kv *bf = kv_get(b, "backing_file");
 	if (loop_set_backing(lo, bf && bf->str ? bf->str : "") != 0)
 		return -ENOMEM;
+	const struct kv *view = kv_get(b, "backing_view");
+	free(lo->backing_view);
+	lo->backing_view = view && view->str ? strdup(view->str) : NULL;
+	if (view && view->str && !lo->backing_view)
+		return -ENOMEM;
+	lo->backing_private = kv_flag(b, "backing_private");
+	lo->backing_writer_ro = kv_flag(b, "backing_writer_ro");
 	lo->size = kv_u64(b, "size");
 	lo->offset = kv_u64(b, "offset");
 	lo->sizelimit = kv_u64(b, "sizelimit");

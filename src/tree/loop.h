@@ -19,6 +19,13 @@ struct loop_obj {
 	struct obj obj;         /* first: the registry's part */
 	/* configuration */
 	char *backing;          /* "" = owned image <image-dir>/NAME.img; never NULL */
+	/* backing_file as its writer named it (NULL: as backing), and the file
+	 * opened as the writer (-1: none kept; loop_backing.c). private: the
+	 * daemon's namespace has no path to it (backing is then the view);
+	 * writer_ro: the writer may only read it. */
+	char *backing_view;
+	int backing_fd;
+	bool backing_private, backing_writer_ro;
 	uint64_t size, offset, sizelimit;
 	uint32_t sector_size;
 	bool read_only, autoclear, partscan, direct_io;
@@ -70,8 +77,19 @@ bool loop_refresh(struct loop_obj *lo, struct kloop_state *st);
 void loop_image_path(const struct loop_obj *lo, char *buf, size_t len);
 /* The reason for a failed ftruncate of an owned image to size. */
 int loop_sizing_failed(const char *path, uint64_t size, int err, char *why);
-/* Canonical path of an allowed external backing file (out: PATH_MAX). */
+/* Canonical path of an allowed external backing file, in the daemon's own
+ * view (out: PATH_MAX). */
 int loop_check_backing(const char *value, char *out, char *why);
+/* backing_file's write: the path resolved and opened as its writer sees
+ * it, judged as the host file it is, then recorded ("": an owned image). */
+int loop_backing_store(struct loop_obj *lo, const char *value, char *why);
+/* What backing_file reads: the writer's path. */
+const char *loop_backing_shown(const struct loop_obj *lo);
+/* For activation: the file kept from the write (*fd a duplicate) or the
+ * host path checked again (*fd -1); out: PATH_MAX, the path. */
+int loop_backing_for_attach(struct loop_obj *lo, char *out, int *fd, char *why);
+struct stat;
+int loop_backing_stat(const struct loop_obj *lo, struct stat *st);
 
 int loop_attach(struct loop_obj *lo, char *why);
 int loop_detach(struct loop_obj *lo, char *why);

@@ -80,7 +80,7 @@ static int frozen(const struct loop_obj *lo, const char *attr, char *why)
 
 static int show_backing(struct loop_obj *lo, char **out)
 {
-	return show_text(out, "%s\n", lo->backing);
+	return show_text(out, "%s\n", loop_backing_shown(lo));
 }
 
 static int store_backing(struct loop_obj *lo, const char *value, char *why)
@@ -89,24 +89,7 @@ static int store_backing(struct loop_obj *lo, const char *value, char *why)
 		return frozen(lo, "backing_file", why);
 	if (lo->image_made)
 		return why_set(why, -EBUSY, "%s owns an image; rmdir and mkdir again to use a backing file", lo->obj.name);
-	char real[PATH_MAX] = "";
-	if (value[0]) {
-		int r = loop_check_backing(value, real, why);
-		if (r)
-			return r;
-	}
-	char old[PATH_MAX];
-	uint64_t old_size = lo->size;
-	snprintf(old, sizeof(old), "%s", lo->backing);
-	if (loop_set_backing(lo, real) != 0)
-		return why_set(why, -ENOMEM, "out of memory");
-	lo->size = 0; /* the size now follows the file */
-	int r = loop_save(lo, why);
-	if (r) {
-		loop_set_backing(lo, old);
-		lo->size = old_size;
-	}
-	return r;
+	return loop_backing_store(lo, value, why);
 }
 
 /* ---- size ---- */
@@ -114,7 +97,7 @@ static int store_backing(struct loop_obj *lo, const char *value, char *why)
 static uint64_t backing_bytes(const struct loop_obj *lo)
 {
 	struct stat st;
-	if (stat(lo->backing, &st) < 0 || (uint64_t)st.st_size <= lo->offset)
+	if (loop_backing_stat(lo, &st) < 0 || (uint64_t)st.st_size <= lo->offset)
 		return 0;
 	uint64_t avail = (uint64_t)st.st_size - lo->offset;
 	return lo->sizelimit && lo->sizelimit < avail ? lo->sizelimit : avail;
@@ -149,11 +132,11 @@ static int apply_grow_owned(struct loop_obj *lo, const void *arg, char *why)
 static int grow_backed(struct loop_obj *lo, uint64_t size, char *why)
 {
 	struct stat st;
-	if (stat(lo->backing, &st) < 0)
-		return why_set(why, -errno, "%s: %s", lo->backing, strerror(errno));
+	if (loop_backing_stat(lo, &st) < 0)
+		return why_set(why, -errno, "%s: %s", loop_backing_shown(lo), strerror(errno));
 	if ((uint64_t)st.st_size < lo->offset + size)
 		return why_set(why, -EINVAL, "%s has only %" PRIu64 " bytes after the offset; grow the file first",
-			       lo->backing, (uint64_t)st.st_size > lo->offset ? (uint64_t)st.st_size - lo->offset : 0);
+			       loop_backing_shown(lo), (uint64_t)st.st_size > lo->offset ? (uint64_t)st.st_size - lo->offset : 0);
 	if (lo->sizelimit)
 		return kloop_set_offset_limit(lo->nr, lo->offset, size, why);
 	return kloop_set_capacity(lo->nr, why);
@@ -196,7 +179,7 @@ int loop_set_size(struct loop_obj *lo, uint64_t size, char *why)
 		return r;
 	}
 	if (lo->backing[0])
-		return why_set(why, -EINVAL, "size follows backing_file %s (use sizelimit to use less of it)", lo->backing);
+		return why_set(why, -EINVAL, "size follows backing_file %s (use sizelimit to use less of it)", loop_backing_shown(lo));
 	if (lo->image_made && size < lo->size)
 		return why_set(why, -EINVAL, "the image already holds %" PRIu64 " bytes; shrinking it is refused", lo->size);
 	uint64_t old = lo->size;
@@ -425,6 +408,10 @@ static int status_block(struct loop_obj *lo, struct kv_block *b)
 	kloop_devpath(lo->nr, dev, sizeof(dev));
 	int r = kv_add_str(b, "name", dev);
 	r = r ? r : kv_add_str(b, "back_file", st.backing);
+	/* The kernel's view is the daemon's; the writer's path is the one it
+	 * wrote (docs/loop.md, "backing_file"). */
+	if (lo->backing[0])
+		r = r ? r : kv_add_str(b, "back_file_writer", loop_backing_shown(lo));
 	r = r ? r : kv_add_u64(b, "offset", st.offset);
 	r = r ? r : kv_add_u64(b, "sizelimit", st.sizelimit);
 	r = r ? r : kv_add_bool(b, "autoclear", st.autoclear);
