@@ -41,6 +41,13 @@ struct loop_obj {
 	ino_t back_ino;
 };
 
+#define LOOP_STATE_KIND "loop" /* records in <state-dir>/loop/ */
+
+static inline struct loop_obj *loop_of(struct obj *o)
+{
+	return (struct loop_obj *)o;
+}
+
 /* Owned loop objects; the error slots of the kernel's other loop devices. */
 extern struct registry loop_registry;
 /* mkdir's checks: a name users may give; under the registry lock, the name
