@@ -143,9 +143,10 @@ static void lookup_str(blkid_probe pr, const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s", v);
 }
 
-/* The signature blkid_do_probe has just found; -ENOENT when it has no
- * magic on disk (nothing wipefs would list or erase). */
-static int found_sig(blkid_probe pr, struct kblk_sig *s)
+/* The signature blkid_do_probe has just found, and the length of its
+ * magic; -ENOENT when it has no magic on disk (nothing wipefs would list
+ * or erase). */
+static int found_sig(blkid_probe pr, struct kblk_sig *s, size_t *magic_len)
 {
 	memset(s, 0, sizeof(*s));
 	bool sb = blkid_probe_has_value(pr, "TYPE");
@@ -157,6 +158,7 @@ static int found_sig(blkid_probe pr, struct kblk_sig *s)
 	    blkid_probe_lookup_value(pr, sb ? "SBMAGIC" : "PTMAGIC", &magic, &mlen) != 0)
 		return -ENOENT;
 	s->offset = strtoull(off, NULL, 10);
+	*magic_len = mlen;
 	for (size_t i = 0; i < mlen && 2 * i + 2 < sizeof(s->magic); i++)
 		snprintf(s->magic + 2 * i, 3, "%02x", (unsigned char)magic[i]);
 	lookup_str(pr, sb ? "TYPE" : "PTTYPE", s->type, sizeof(s->type));
@@ -170,7 +172,10 @@ static int found_sig(blkid_probe pr, struct kblk_sig *s)
 	return 0;
 }
 
-/* Steps through pr's signatures, erasing each when wipe is set. */
+/* Steps through pr's signatures, erasing each when wipe is set. As
+ * wipefs: a prober that found one magic runs again with that magic hidden
+ * (listing) or erased (blkid_do_wipe steps back itself), so a file system
+ * with several magics (vfat: 0x36, 0x0, 0x1fe) shows each. */
 static int each_sig(blkid_probe pr, bool wipe, struct kblk_sig *sigs, size_t *n, const char *devpath,
 		    char *why)
 {
@@ -178,11 +183,15 @@ static int each_sig(blkid_probe pr, bool wipe, struct kblk_sig *sigs, size_t *n,
 	int rc;
 	while ((rc = blkid_do_probe(pr)) == 0) {
 		struct kblk_sig s;
-		if (found_sig(pr, &s) != 0)
+		size_t mlen;
+		if (found_sig(pr, &s, &mlen) != 0)
 			continue;
 		if (wipe && blkid_do_wipe(pr, 0) != 0)
 			return why_set(why, errno ? -errno : -EIO, "cannot erase the %s signature at %llu of %s: %s",
 				       s.type, (unsigned long long)s.offset, devpath, strerror(errno ? errno : EIO));
+		if (!wipe && (blkid_probe_hide_range(pr, s.offset, mlen) != 0 || blkid_probe_step_back(pr) != 0))
+			return why_set(why, -EIO, "libblkid cannot step past the %s signature at %llu of %s", s.type,
+				       (unsigned long long)s.offset, devpath);
 		if (sigs && *n < KBLK_MAX_SIGS)
 			sigs[*n] = s;
 		(*n)++;
