@@ -186,15 +186,21 @@ static int each_sig(blkid_probe pr, bool wipe, struct kblk_sig *sigs, size_t *n,
 		size_t mlen;
 		if (found_sig(pr, &s, &mlen) != 0)
 			continue;
-		if (wipe && blkid_do_wipe(pr, 0) != 0)
-			return why_set(why, errno ? -errno : -EIO, "cannot erase the %s signature at %llu of %s: %s",
-				       s.type, (unsigned long long)s.offset, devpath, strerror(errno ? errno : EIO));
+		errno = 0;
+		if (wipe && blkid_do_wipe(pr, 0) != 0) {
+			int e = errno ? errno : EIO;
+			return why_set(why, -e, "cannot erase the %s signature at %llu of %s: %s", s.type,
+				       (unsigned long long)s.offset, devpath, strerror(e));
+		}
 		if (!wipe && (blkid_probe_hide_range(pr, s.offset, mlen) != 0 || blkid_probe_step_back(pr) != 0))
 			return why_set(why, -EIO, "libblkid cannot step past the %s signature at %llu of %s", s.type,
 				       (unsigned long long)s.offset, devpath);
 		if (sigs && *n < KBLK_MAX_SIGS)
 			sigs[*n] = s;
-		(*n)++;
+		/* A magic that stays where it was erased (a device that drops
+		 * writes) must not loop forever. */
+		if (++*n > 16 * KBLK_MAX_SIGS)
+			return why_set(why, -EIO, "%s: more than %d signatures; stopped", devpath, 16 * KBLK_MAX_SIGS);
 	}
 	if (rc < 0)
 		return why_set(why, -EIO, "libblkid cannot read %s", devpath);
@@ -205,6 +211,7 @@ int kblk_signatures(const char *devpath, uint64_t offset, uint64_t size, struct 
 		    char *why)
 {
 	int fd;
+	*n = 0;
 	blkid_probe pr = open_probe(devpath, offset, size, &fd, why);
 	if (!pr)
 		return -EIO;
@@ -219,6 +226,7 @@ int kblk_signatures(const char *devpath, uint64_t offset, uint64_t size, struct 
 
 int kblk_wipe(const char *devpath, uint64_t offset, uint64_t size, struct kblk_sig *sigs, size_t *n, char *why)
 {
+	*n = 0;
 	/* O_EXCL: the kernel refuses it while the device is mounted, held by
 	 * a dm table or open exclusively by anyone else. */
 	int fd = open(devpath, O_RDWR | O_EXCL | O_CLOEXEC);
