@@ -70,8 +70,29 @@ int kblk_size(dev_t dev, uint64_t *bytes);
 bool kblk_in_use(dev_t dev);
 
 /* libblkid low-level probe of a region (size 0: to the end), as `blkid -p
- * -o export` names the values. Nothing found is not an error. */
+ * -o export` names the values. Nothing found is not an error. Several
+ * signatures (libblkid's "ambivalent result"): ambivalent=1, signatures=N
+ * and one signature record (struct kblk_sig's fields) each, as wipefs
+ * lists them. */
 int kblk_probe(const char *devpath, uint64_t offset, uint64_t size, struct kv_block *out, char *why);
+
+/* One signature (file system, RAID, partition table...) as wipefs lists it. */
+struct kblk_sig {
+	char type[32];   /* TYPE or PTTYPE */
+	char usage[32];  /* USAGE, "partition-table" for PTTYPE */
+	uint64_t offset; /* of the magic, bytes into the region */
+	char magic[65];  /* the magic bytes, hex */
+	char uuid[64];
+	char label[128];
+};
+#define KBLK_MAX_SIGS 64
+/* Every signature of the region, in libblkid's probing order. */
+int kblk_signatures(const char *devpath, uint64_t offset, uint64_t size, struct kblk_sig *sigs, size_t *n,
+		    char *why);
+/* Erases every signature of the region as `wipefs -a` does (no partition
+ * table reread), on the device opened O_EXCL: -EBUSY while it is mounted
+ * or held. sigs (KBLK_MAX_SIGS, may be NULL) gets what was erased. */
+int kblk_wipe(const char *devpath, uint64_t offset, uint64_t size, struct kblk_sig *sigs, size_t *n, char *why);
 
 struct kblk_part {
 	int partno;

@@ -16,6 +16,7 @@ enum kv_type {
 	KV_BOOL, /* text 0/1; JSON true/false */
 	KV_NONE, /* text "-"; JSON null (kernel's "nothing here") */
 	KV_LIST, /* declares a list key (kv_add_list): no text line; JSON array */
+	KV_OBJ,  /* a record (kv_add_obj): text key_subkey= lines; JSON object */
 };
 
 struct kv {
@@ -24,6 +25,7 @@ struct kv {
 	char *str;
 	uint64_t u;
 	int64_t s;
+	struct kv_block *obj; /* KV_OBJ: the record's entries */
 };
 
 struct kv_block {
@@ -53,6 +55,14 @@ int kv_add_auto(struct kv_block *b, const char *key, const char *val);
  * nothing for the declaration, JSON always makes the key an array, `[]` when
  * no value follows, `["x"]` for one value. kv_get finds the declaration. */
 int kv_add_list(struct kv_block *b, const char *key);
+
+/* Records: a key whose value is a flat key=value record of its own (one
+ * signature of a probe: type, offset, ...). Returns the record's (empty)
+ * block to fill, NULL on ENOMEM; it stays valid while b does. Text shows
+ * each of the record's entries as `key_subkey=value`; JSON shows the record
+ * as an object. Repeated (or declared with kv_add_list) it is an array of
+ * objects. Records do not nest. */
+struct kv_block *kv_add_obj(struct kv_block *b, const char *key);
 
 const struct kv *kv_get(const struct kv_block *b, const char *key);
 void kv_block_free(struct kv_block *b);

@@ -181,6 +181,11 @@ int show_error_file(struct ctx *c, char **out);
 struct errslot *errslot_for(const struct ctx *c);
 /* For visible(): true while the object's block device exists. */
 bool block_active(struct ctx *c);
+/* `data` files stsfs has open, per device (the FUSE layer counts them): a
+ * wipe refuses while one is open on the device or one of its partitions,
+ * which O_EXCL alone does not see. */
+void block_data_opened(dev_t dev);
+void block_data_closed(dev_t dev);
 
 /* Object kinds' start-up: load persisted objects and adopt kernel devices. */
 int loop_startup(char *why);

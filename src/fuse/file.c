@@ -25,6 +25,7 @@ struct fh {
 	int refused;      /* errno of a refused write: later writes fail too */
 	int fd;           /* FT_DATA: the device */
 	int dfd;          /* FT_DATA: the device, O_DIRECT (-1 where it cannot) */
+	dev_t dev;        /* FT_DATA: the device (block_data_opened) */
 	bool direct;      /* FT_DATA: the writer asked for O_DIRECT */
 	/* Pollable files: the event counter the text was rendered at. */
 	uint64_t id;
@@ -45,8 +46,10 @@ struct fh {
 
 static void fh_free(struct fh *h)
 {
-	if (h->fd >= 0)
+	if (h->fd >= 0) {
 		close(h->fd);
+		block_data_closed(h->dev);
+	}
 	if (h->dfd >= 0)
 		close(h->dfd);
 	pthread_mutex_destroy(&h->text_lock);
@@ -124,6 +127,8 @@ static int open_data(struct ctx *c, struct fh *h, int flags)
 	h->fd = open(b.devpath, mode | (flags & (O_SYNC | O_DSYNC)));
 	if (h->fd < 0)
 		return why_set(c->why, -errno, "cannot open %s: %s", b.devpath, strerror(errno));
+	h->dev = b.dev;
+	block_data_opened(b.dev);
 	/* Aligned reads bypass the device's page cache, as the device node
 	 * read with O_DIRECT does. A direct writer's writes reach the device
 	 * before write(2) returns, and so does the device's refusal (a thin

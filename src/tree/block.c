@@ -1,10 +1,11 @@
 /* Files every active block object has (loop, dm, thin volumes), declared
- * once: device, dev, probe, data, and the partitions/ directory. */
+ * once: device, dev, probe, wipe, data, and the partitions/ directory. */
 #include "stsfs/tree.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "stsfs/kernel.h"
+#include "stsfs/log.h"
 #include "stsfs/value.h"
 
 bool block_active(struct ctx *c)
@@ -54,6 +56,139 @@ static int kv_probe(struct ctx *c, struct kv_doc *doc)
 	return kblk_probe(b.devpath, 0, 0, kb, c->why);
 }
 
+/* ---- data opens, for wipe ---- */
+
+static pthread_mutex_t opens_lock = PTHREAD_MUTEX_INITIALIZER;
+static dev_t *opens; /* one entry per open data file */
+static size_t n_opens, cap_opens;
+
+void block_data_opened(dev_t dev)
+{
+	pthread_mutex_lock(&opens_lock);
+	if (n_opens == cap_opens) {
+		size_t cap = cap_opens ? cap_opens * 2 : 16;
+		dev_t *v = realloc(opens, cap * sizeof(*v));
+		if (v) {
+			opens = v;
+			cap_opens = cap;
+		}
+	}
+	/* Without memory the open goes uncounted: only wipe's check is lost. */
+	if (n_opens < cap_opens)
+		opens[n_opens++] = dev;
+	pthread_mutex_unlock(&opens_lock);
+}
+
+void block_data_closed(dev_t dev)
+{
+	pthread_mutex_lock(&opens_lock);
+	for (size_t i = 0; i < n_opens; i++) {
+		if (opens[i] == dev) {
+			opens[i] = opens[--n_opens];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&opens_lock);
+}
+
+/* The whole device of partition device dev; dev itself when it is not a
+ * partition. */
+static dev_t whole_of(dev_t dev)
+{
+	char path[96], buf[32];
+	unsigned maj, min;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+	if (access(path, F_OK) != 0)
+		return dev;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return dev;
+	buf[n] = '\0';
+	return sscanf(buf, "%u:%u", &maj, &min) == 2 ? makedev(maj, min) : dev;
+}
+
+/* An open data file of dev, of whole device `whole`, or of one of
+ * whole's partitions. */
+static bool data_open(dev_t dev, dev_t whole)
+{
+	pthread_mutex_lock(&opens_lock);
+	dev_t *v = n_opens ? malloc(n_opens * sizeof(*v)) : NULL;
+	size_t n = v ? n_opens : 0;
+	if (v)
+		memcpy(v, opens, n * sizeof(*v));
+	pthread_mutex_unlock(&opens_lock);
+	bool busy = false;
+	for (size_t i = 0; i < n && !busy; i++)
+		busy = v[i] == dev || v[i] == whole || whole_of(v[i]) == whole;
+	free(v);
+	return busy;
+}
+
+/* ---- wipe ---- */
+
+static void obj_path(const struct ctx *c, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int i = 0; i < c->depth; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? "/" : "", c->comp[i]);
+}
+
+static void log_wiped(const struct ctx *c, const struct kblk_sig *sigs, size_t n)
+{
+	char path[256], list[512] = "";
+	obj_path(c, path, sizeof(path));
+	for (size_t i = 0; i < n && i < KBLK_MAX_SIGS; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s at %llu", i ? ", " : "",
+			 sigs[i].type, (unsigned long long)sigs[i].offset);
+	log_msg(L_INFO, "%s: wiped %zu signature%s%s%s%s", path, n, n == 1 ? "" : "s", n ? " (" : "", list,
+		n ? ")" : "");
+}
+
+/* Checks a wipe of b's device (of the region of the whole device b at
+ * offset/size for a partition; dev its kernel partition device, if any)
+ * and does it. obj is the object whose changes it is. */
+static int wipe_device(struct ctx *c, struct ctx *obj, const struct blockref *b, dev_t dev, uint64_t offset,
+		       uint64_t size)
+{
+	int r = obj->kind->refuses ? obj->kind->refuses(obj, c->why) : 0;
+	if (r)
+		return r;
+	if (!b->data_allowed)
+		return why_set(c->why, -EPERM, "%s was not created by stsfs", b->devpath);
+	if (b->read_only)
+		return why_set(c->why, -EROFS, "%s is read-only", b->devpath);
+	if (data_open(dev, b->dev))
+		return why_set(c->why, -EBUSY, "%s: a data file is open: close it first", b->devpath);
+	struct kblk_sig sigs[KBLK_MAX_SIGS];
+	size_t n = 0;
+	r = kblk_wipe(b->devpath, offset, size, sigs, &n, c->why);
+	if (r == 0 || n)
+		log_wiped(c, sigs, n);
+	return r;
+}
+
+static int parse_wipe(struct ctx *c, const char *value)
+{
+	bool on;
+	int r = value_parse_bool(value, &on, c->why, STSFS_WHY_LEN);
+	if (r == 0 && !on)
+		r = why_set(c->why, -EINVAL, "write 1 to erase every signature");
+	return r;
+}
+
+static int store_wipe(struct ctx *c, const char *value)
+{
+	struct blockref b;
+	int r = parse_wipe(c, value);
+	if (r || (r = get_block(c, &b)))
+		return r;
+	return wipe_device(c, c, &b, b.dev, 0, 0);
+}
+
 static bool data_visible(struct ctx *c)
 {
 	struct blockref b;
@@ -64,6 +199,7 @@ const struct file_def block_files[] = {
 	{ .name = "device", .perm = 0444, .show = show_device, .visible = block_active },
 	{ .name = "dev", .perm = 0444, .show = show_dev, .visible = block_active },
 	{ .name = "probe", .perm = 0444, .kv = kv_probe, .visible = block_active },
+	{ .name = "wipe", .perm = 0200, .store = store_wipe, .visible = block_active },
 	{ .name = "data", .perm = 0644, .type = FT_DATA, .visible = data_visible },
 	{ NULL },
 };
@@ -249,6 +385,23 @@ static int part_block(struct ctx *c, struct blockref *b)
 	return kblk_devpath(dev, kname, b->devpath, sizeof(b->devpath));
 }
 
+/* Through the whole device at the partition's offset, as its probe reads;
+ * O_EXCL on the whole device also refuses while another partition of it
+ * is mounted. */
+static int store_part_wipe(struct ctx *c, const char *value)
+{
+	struct blockref whole, pb;
+	struct kblk_part p;
+	int r = parse_wipe(c, value);
+	if (r || (r = this_part(c, &whole, &p)))
+		return r;
+	struct ctx quiet = *c; /* no kernel partition device is no error here */
+	dev_t dev = part_block(&quiet, &pb) == 0 ? pb.dev : whole.dev;
+	struct ctx obj;
+	ctx_up(c, 2, &obj);
+	return wipe_device(c, &obj, &whole, dev, p.start, p.size);
+}
+
 /* Changes through a partition are the whole object's changes. */
 static int part_refuses(struct ctx *c, char *why)
 {
@@ -264,6 +417,7 @@ static const struct file_def partition_files[] = {
 	{ .name = "uuid", .perm = 0444, .show = show_part_uuid },
 	{ .name = "name", .perm = 0444, .show = show_part_name },
 	{ .name = "probe", .perm = 0444, .kv = kv_part_probe },
+	{ .name = "wipe", .perm = 0200, .store = store_part_wipe },
 	{ .name = "data", .perm = 0644, .type = FT_DATA, .visible = data_visible },
 	{ NULL },
 };

@@ -102,6 +102,20 @@ int kv_add_auto(struct kv_block *b, const char *key, const char *val)
 	return kv_add_str(b, key, val);
 }
 
+struct kv_block *kv_add_obj(struct kv_block *b, const char *key)
+{
+	struct kv_block *sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return NULL;
+	struct kv *e = kv_push(b, key, KV_OBJ);
+	if (!e) {
+		free(sub);
+		return NULL;
+	}
+	e->obj = sub;
+	return sub;
+}
+
 const struct kv *kv_get(const struct kv_block *b, const char *key)
 {
 	for (size_t i = 0; i < b->n; i++)
@@ -115,6 +129,10 @@ void kv_block_free(struct kv_block *b)
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->v[i].key);
 		free(b->v[i].str);
+		if (b->v[i].obj) {
+			kv_block_free(b->v[i].obj);
+			free(b->v[i].obj);
+		}
 	}
 	free(b->v);
 	memset(b, 0, sizeof(*b));
@@ -162,8 +180,27 @@ static void put_value(FILE *f, const struct kv *e)
 		fputc('-', f);
 		break;
 	case KV_LIST:
+	case KV_OBJ:
 		break;
 	}
+}
+
+static void put_line(FILE *f, const char *prefix, const struct kv *e)
+{
+	if (e->type == KV_LIST)
+		return;
+	if (e->type == KV_OBJ) {
+		for (size_t k = 0; k < e->obj->n; k++) {
+			char *sub = NULL;
+			if (asprintf(&sub, "%s%s_", prefix, e->key) >= 0)
+				put_line(f, sub, &e->obj->v[k]);
+			free(sub);
+		}
+		return;
+	}
+	fprintf(f, "%s%s=", prefix, e->key);
+	put_value(f, e);
+	fputc('\n', f);
 }
 
 char *kv_render_text(const struct kv_doc *d)
@@ -177,13 +214,8 @@ char *kv_render_text(const struct kv_doc *d)
 		if (i)
 			fputc('\n', f);
 		const struct kv_block *b = &d->blocks[i];
-		for (size_t j = 0; j < b->n; j++) {
-			if (b->v[j].type == KV_LIST)
-				continue;
-			fprintf(f, "%s=", b->v[j].key);
-			put_value(f, &b->v[j]);
-			fputc('\n', f);
-		}
+		for (size_t j = 0; j < b->n; j++)
+			put_line(f, "", &b->v[j]);
 	}
 	if (fclose(f) != 0) {
 		free(out);
@@ -191,6 +223,8 @@ char *kv_render_text(const struct kv_doc *d)
 	}
 	return out;
 }
+
+static json_object *json_block(const struct kv_block *b);
 
 static json_object *json_value(const struct kv *e)
 {
@@ -203,6 +237,8 @@ static json_object *json_value(const struct kv *e)
 		return json_object_new_int64(e->s);
 	case KV_BOOL:
 		return json_object_new_boolean(e->u != 0);
+	case KV_OBJ:
+		return json_block(e->obj);
 	case KV_NONE:
 	case KV_LIST:
 		break;

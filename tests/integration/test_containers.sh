@@ -59,6 +59,21 @@ dev=$(cat "$MNT/loop/img/device")
 eq "$(blkid -p -s TYPE -o value "$dev")" "ext4" "blkid of $dev on the host"
 check "deactivate, rmdir" ctr 'echo 0 > loop/img/active && rmdir loop/img'
 
+t "re-format: vfat then ext2, an ambivalent probe, wipe"
+check "mkdir, size, active" ctr 'mkdir loop/re && echo 64M > loop/re/size && echo 1 > loop/re/active'
+# mke2fs zeroes vfat's boot sector; written back, it stands for an mkfs
+# that leaves sector 0 alone (test_loop.sh says more).
+check "vfat, ext2 over it, vfat's boot sector back" ctr 'b=$(mktemp) && mkfs.vfat loop/re/data >/dev/null &&
+	dd if=loop/re/data of="$b" bs=512 count=2 status=none && mkfs.ext2 -q -F loop/re/data &&
+	dd if="$b" of=loop/re/data bs=512 conv=notrunc status=none; rc=$?; rm -f "$b"; exit $rc'
+eq "$(ctr 'grep -E "^(ambivalent|signature_type)=" loop/re/probe | sort -u')" \
+	"$(printf 'ambivalent=1\nsignature_type=ext2\nsignature_type=vfat')" "probe in the container"
+check "wipe in the container" ctr 'echo 1 > loop/re/wipe'
+eq "$(ctr 'cat loop/re/probe')" "" "probe empty after wipe"
+eq "$(wipefs "$(cat "$MNT/loop/re/device")")" "" "wipefs on the host finds nothing"
+RO=1 ctr_err EROFS 'echo 1 > loop/re/wipe'
+check "deactivate, rmdir" ctr 'echo 0 > loop/re/active && rmdir loop/re'
+
 t "partition an image through data, write into partitions/1"
 check "mkdir, size, active" ctr 'mkdir loop/disk && echo 64M > loop/disk/size && echo 1 > loop/disk/active'
 check "sfdisk onto data" ctr 'printf "label: gpt\n,16M,L,*\n,,L\n" | sfdisk -q --no-reread --no-tell-kernel loop/disk/data'

@@ -179,6 +179,61 @@ check "reactivate" put "$L/a/active" 1
 n=$(cat "$L/a/name")
 eq "$(jq -r .LABEL "$L/a/partitions/2/probe.json")" "sw" "data survived deactivation"
 
+# ------------------------------------------------ ambivalent probe, wipe
+t "ambivalent probe and wipe"
+mkdir "$L/w"
+put "$L/w/size" 64M
+put "$L/w/active" 1
+wn=$(cat "$L/w/name")
+check "mkfs.vfat on data" mkfs.vfat "$L/w/data" >/dev/null
+dd if="$L/w/data" of="$WORK/vfat-boot" bs=512 count=2 status=none
+check "mkfs.ext2 over it" mkfs.ext2 -q -F "$L/w/data"
+eq "$(grep -c ambivalent "$L/w/probe")" "0" "one file system: probe as before"
+# mke2fs here zeroes sectors 0-1 (its ZAP_BOOTBLOCK; mkfs.vfat likewise
+# clears an ext2 superblock), so vfat's boot sector, with all three of its
+# magics, is gone. An mkfs that leaves sector 0 alone (mke2fs on sparc,
+# minimal mkfs tools in images) leaves it: the boot sector written back
+# makes that device, vfat and ext2 at once.
+check "vfat's boot sector back" dd if="$WORK/vfat-boot" of="$L/w/data" bs=512 conv=notrunc status=none
+want=$(wipefs -J "/dev/$wn" | jq -r '.signatures[] | "\(.type) \(.offset)"' | while read -r ty off; do
+	echo "$ty $((off))"
+done)
+contains "$want" "vfat" "wipefs sees vfat"
+contains "$want" "ext2 1080" "wipefs sees ext2"
+p=$(cat "$L/w/probe")
+contains "$p" "ambivalent=1" "probe says ambivalent"
+eq "$(grep -c '^TYPE=' <<<"$p")" "0" "no single TYPE"
+eq "$(grep '^signatures=' <<<"$p")" "signatures=$(wc -l <<<"$want")" "signature count = wipefs"
+eq "$(paste -d' ' <(sed -n 's/^signature_type=//p' <<<"$p") <(sed -n 's/^signature_offset=//p' <<<"$p"))" \
+	"$want" "signature_type/signature_offset = wipefs"
+check "probe.json parses" json_ok "$L/w/probe.json"
+eq "$(jq -r '.signature[] | "\(.type) \(.offset)"' "$L/w/probe.json")" "$want" "probe.json signatures = wipefs"
+eq "$(jq -r '.signature[] | select(.type == "ext2") | .magic' "$L/w/probe.json")" "53ef" "ext2 magic in hex"
+eq "$(jq -r .ambivalent "$L/w/probe.json")" "true" "probe.json ambivalent"
+check "mount the ext2" mount -t ext2 "/dev/$wn" "$WORK/m"
+put_fails EBUSY "$L/w/wipe" 1 "in use"
+check "umount" umount "$WORK/m"
+exec 3<"$L/w/data"
+put_fails EBUSY "$L/w/wipe" 1 "data file is open"
+exec 3<&-
+put_fails EINVAL "$L/w/wipe" 0 "write 1"
+put_fails EINVAL "$L/w/wipe" yes-please "boolean"
+eq "$(jq .signatures "$L/w/probe.json")" "$(wc -l <<<"$want")" "refused wipes erased nothing"
+check "wipe" put "$L/w/wipe" 1
+eq "$(cat "$L/w/probe")" "" "probe empty after wipe"
+eq "$(wipefs "/dev/$wn")" "" "wipefs finds nothing"
+contains "$(cat "$WORK/daemon.log")" "loop/w: wiped $(wc -l <<<"$want") signatures (vfat at 54" "wipe logged"
+check "wipe of a blank device" put "$L/w/wipe" 1
+eq "$(stat -c %a "$L/w/wipe")" "200" "wipe is write-only"
+check "GPT on data" sh -c "printf 'label: gpt\nsize=8M, type=L\n' | sfdisk -q '$L/w/data'"
+start=$(cat "$L/w/partitions/1/start")
+check "vfat in partition 1" mkfs.vfat --offset $((start / 512)) "$L/w/data" 8192 >/dev/null 2>&1
+eq "$(jq -r .TYPE "$L/w/partitions/1/probe.json")" "vfat" "partition probe vfat"
+check "wipe partition 1" put "$L/w/partitions/1/wipe" 1
+eq "$(cat "$L/w/partitions/1/probe")" "" "partition probe empty after its wipe"
+eq "$(jq -r .PTTYPE "$L/w/probe.json")" "gpt" "the table outside the partition is kept"
+check "rmdir w" rmdir "$L/w"
+
 # ----------------------------------------------- read-only and sector size
 t "read_only, sector_size, direct_io"
 mkdir "$L/ro"
@@ -192,6 +247,7 @@ eq "$(sysfs "$rn" queue/logical_block_size)" "4096" "kernel sector size"
 eq "$(jq .log_sec "$L/ro/status.json")" "4096" "status log_sec"
 eq "$(jq .ro "$L/ro/status.json")" "true" "status ro"
 expect_err EROFS dd if=/dev/zero of="$L/ro/data" bs=4k count=1 conv=notrunc status=none
+put_fails EROFS "$L/ro/wipe" 1 "read-only"
 check "read-only data still reads" dd if="$L/ro/data" of=/dev/null bs=1M count=1 status=none
 check "sector size changes while active" put "$L/ro/sector_size" 512
 eq "$(sysfs "$rn" queue/logical_block_size)" "512" "kernel followed"
@@ -270,6 +326,7 @@ eq "$(jq -r .back_file "$L/$fn/status.json")" "$OUTSIDE/foreign.img" "external s
 eq "$(cat "$L/$fn/active")" "1" "external is active"
 put_fails EPERM "$L/$fn/active" 0 "not created by stsfs"
 put_fails EPERM "$L/$fn/size" 16M "manage-external"
+put_fails EPERM "$L/$fn/wipe" 1 "not created by stsfs"
 expect_err EPERM rmdir "$L/$fn"
 check "no data file for external" test ! -e "$L/$fn/data"
 check "external still attached" test -e "/sys/block/$fn/loop/backing_file"

@@ -156,3 +156,40 @@ Test(kv, declared_list)
 	free(j);
 	kv_doc_free(&d);
 }
+
+/* Records (a probe's signatures): text key_subkey= lines in order, JSON an
+ * array of objects with the record's own keys and types. */
+Test(kv, records)
+{
+	struct kv_doc d = { 0 };
+	struct kv_block *b = kv_doc_add_block(&d);
+	cr_assert_eq(kv_add_bool(b, "ambivalent", true), 0);
+	cr_assert_eq(kv_add_list(b, "signature"), 0);
+	struct kv_block *s = kv_add_obj(b, "signature");
+	cr_assert_not_null(s);
+	kv_add_str(s, "type", "vfat");
+	kv_add_u64(s, "offset", 54);
+	s = kv_add_obj(b, "signature");
+	kv_add_str(s, "type", "ext2");
+	kv_add_u64(s, "offset", 1080);
+	kv_add_u64(b, "signatures", 2);
+	cr_assert_eq(kv_get(b, "signature")->type, KV_LIST);
+	char *t = kv_render_text(&d);
+	cr_assert_str_eq(t, "ambivalent=1\nsignature_type=vfat\nsignature_offset=54\n"
+			    "signature_type=ext2\nsignature_offset=1080\nsignatures=2\n");
+	free(t);
+	char *j = kv_render_json(&d, false);
+	json_object *o = json_tokener_parse(j), *v, *x;
+	cr_assert_not_null(o, "invalid JSON: %s", j);
+	cr_assert(json_object_object_get_ex(o, "signature", &v));
+	cr_assert(json_object_is_type(v, json_type_array) && json_object_array_length(v) == 2, "%s", j);
+	json_object *second = json_object_array_get_idx(v, 1);
+	cr_assert(json_object_is_type(second, json_type_object), "%s", j);
+	cr_assert(json_object_object_get_ex(second, "type", &x));
+	cr_assert_str_eq(json_object_get_string(x), "ext2");
+	cr_assert(json_object_object_get_ex(second, "offset", &x));
+	cr_assert_eq(json_object_get_uint64(x), 1080);
+	json_object_put(o);
+	free(j);
+	kv_doc_free(&d);
+}

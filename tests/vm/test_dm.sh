@@ -109,6 +109,33 @@ check "format partition 2 through data" mkfs.ext4 -q -F -L dmpart -E offset="$(c
 	"$D/part/data" "$(($(cat "$D/part/partitions/2/size") / 1024))k"
 eq "$(jq -r .TYPE "$D/part/partitions/2/probe.json")" "ext4" "partition probe"
 eq "$(grep ^LABEL= "$D/part/partitions/2/probe")" "LABEL=dmpart" "partition label"
+
+t "wipe on a dm device"
+# loop/pt is in dm/part's table: the kernel refuses it O_EXCL.
+expect_err EBUSY put "$L/pt/wipe" 1
+contains "$(cat "$L/pt/error")" "in use" "loop/pt: held by dm/part"
+check "wipe partition 2" put "$D/part/partitions/2/wipe" 1
+eq "$(cat "$D/part/partitions/2/probe")" "" "partition 2 probe empty after its wipe"
+eq "$(jq -r .PTTYPE "$D/part/probe.json")" "gpt" "the table is kept"
+check "wipe dm/part" put "$D/part/wipe" 1
+eq "$(cat "$D/part/probe")" "" "probe empty after wipe (GPT, backup GPT, PMBR)"
+eq "$(wipefs "$(cat "$D/part/device")")" "" "wipefs finds nothing"
+# vfat and ext2 at once (see test_loop.sh: mke2fs zeroes vfat's boot
+# sector, written back here).
+check "mkfs.vfat on dm data" mkfs.vfat "$D/part/data" >/dev/null
+dd if="$D/part/data" of="$WORK/vfat-boot" bs=512 count=2 status=none
+check "mkfs.ext2 over it" mkfs.ext2 -q -F "$D/part/data"
+check "vfat's boot sector back" dd if="$WORK/vfat-boot" of="$D/part/data" bs=512 conv=notrunc status=none
+want=$(wipefs -J "$(cat "$D/part/device")" | jq -r '.signatures[] | "\(.type) \(.offset)"' | while read -r ty off; do
+	echo "$ty $((off))"
+done)
+eq "$(jq -r .ambivalent "$D/part/probe.json")" "true" "dm probe ambivalent"
+eq "$(jq -r '.signature[] | "\(.type) \(.offset)"' "$D/part/probe.json")" "$want" "dm probe signatures = wipefs"
+exec 3<"$D/part/data"
+put_fails EBUSY "$D/part/wipe" 1 "data file is open"
+exec 3<&-
+check "wipe dm/part again" put "$D/part/wipe" 1
+eq "$(cat "$D/part/probe")" "" "dm probe empty"
 check "rmdir part" rmdir "$D/part"
 
 t "multi-line table and parsed blocks"
@@ -288,6 +315,7 @@ eq "$(jq -r .read_only "$D/ro/info.json")" "true" "info read_only"
 contains "$(dmsetup info ro)" "READ-ONLY" "dmsetup sees read-only"
 put_fails EBUSY "$D/ro/uuid" "other" "cannot change while"
 expect_err EROFS dd if=/dev/zero of="$D/ro/data" bs=512 count=1 conv=notrunc status=none
+put_fails EROFS "$D/ro/wipe" 1 "read-only"
 
 t "suspend and resume"
 check "suspend" put "$D/lin/suspended" 1
@@ -470,6 +498,7 @@ check "no data for ext" test ! -e "$D/ext/data"
 expect_err EEXIST mkdir "$D/ext"
 put_fails EPERM "$D/ext/geometry" "1 1 1 0" "--manage-external"
 put_fails EPERM "$D/ext/clear" 1 "--manage-external"
+put_fails EPERM "$D/ext/wipe" 1 "--manage-external"
 eq "$(cat "$D/ext/geometry")" "" "ext geometry readable"
 dmsetup remove ext
 
