@@ -149,9 +149,14 @@ static int refuse_mode(struct who *w, struct node *at, int mask, struct ctx *c, 
 	describe(w, who, sizeof(who));
 	node_path(at, path, sizeof(path));
 	hint(w, gid, mode, mask, why, sizeof(why));
-	why_set(c->why, -EACCES, "%s may not %s %s (owner %u:%u, mode %04o): %s", who, verb(S_ISDIR(mode), mask), path,
+	/* Not "UID:GID": with --tenancy uid, report() takes "TENANT:" for a
+	 * tenant's name prefix. */
+	why_set(c->why, -EACCES, "%s may not %s %s (owner %u, group %u, mode %04o): %s", who, verb(S_ISDIR(mode), mask), path,
 		(unsigned)uid, (unsigned)gid, (unsigned)(mode & 07777), why);
-	return refuse(c, quiet, false, child, op);
+	/* As their other failures, mkdir's, rmdir's and rename's also go to
+	 * the root's error. */
+	bool top = strcmp(op, "mkdir") == 0 || strcmp(op, "rmdir") == 0 || strcmp(op, "rename") == 0;
+	return refuse(c, quiet, top, child, op);
 }
 
 static int refuse_mounter(struct who *w, struct ctx *c, bool quiet, const char *child, const char *op)

@@ -49,6 +49,7 @@ refused() {
 		return
 	fi
 	contains "$out" "Permission denied" "$who: '$script' errno"
+	[ "$errfile" = /dev/null ] && return
 	local why
 	why=$(cat "$errfile")
 	contains "$why" "uid $(uid_of "$who") " "$who: '$script': $errfile names the uid"
@@ -94,10 +95,10 @@ for who in member primary; do
 	ok "$who" 'cd "$M/loop/o" && [ -r size ] && [ ! -w size ]'
 	G="--owner $(uid_of "$who"):"
 	refused "$who" 'echo 2M > "$M/loop/o/size"' "$M/loop/o/error" \
-		"may not write /loop/o/size (owner $OWNER:$OWNER, mode 0640)" "$G" "or a --mode giving the group w"
+		"may not write /loop/o/size (owner $OWNER, group $OWNER, mode 0640)" "$G" "or a --mode giving the group w"
 	refused "$who" 'touch "$M/loop/o/size"' "$M/loop/o/error" "may not write /loop/o/size"
 	refused "$who" 'mkdir "$M/loop/x"' "$M/loop/error" \
-		"may not change entries of /loop (owner $OWNER:$OWNER, mode 0750)" "$G" "a --mode giving the group wx"
+		"may not change entries of /loop (owner $OWNER, group $OWNER, mode 0750)" "$G" "a --mode giving the group wx"
 	refused "$who" 'rmdir "$M/loop/o"' "$M/loop/error" "may not change entries of /loop"
 	refused "$who" 'mv "$M/loop/o" "$M/loop/p"' "$M/loop/error" "may not change entries of /loop"
 	refused "$who" 'touch "$M/loop/o/new"' "$M/loop/o/error" "may not change entries of /loop/o"
@@ -108,12 +109,12 @@ contains "$(cat "$M/loop/o/error")" "uid $MEMBER gid $MEMBER may not write /loop
 for who in other nsroot; do
 	for op in 'ls "$M"' 'ls "$M/loop"' 'stat "$M/loop/o/size"' 'cat "$M/loop/o/size"' 'cd "$M"' 'cd "$M/loop"' \
 		'echo 2M > "$M/loop/o/size"' 'mkdir "$M/loop/x"' 'rmdir "$M/loop/o"' 'mv "$M/loop/o" "$M/loop/p"'; do
-		refused "$who" "$op" "$M/error" " (owner $OWNER:$OWNER, mode 0750): --owner $(uid_of "$who"):" \
+		refused "$who" "$op" "$M/error" " (owner $OWNER, group $OWNER, mode 0750): --owner $(uid_of "$who"):" \
 			"or a --mode giving others"
 	done
 done
 contains "$(cat "$M/error")" "uid $NSUID gid $NSUID (root in a user namespace) may not" "a namespace's root is named so"
-refused other 'ls "$M"' "$M/error" "may not list / (owner $OWNER:$OWNER, mode 0750)" "a --mode giving others r,"
+refused other 'ls "$M"' "$M/error" "may not list / (owner $OWNER, group $OWNER, mode 0750)" "a --mode giving others r,"
 refused other 'cd "$M"' "$M/error" "may not search / " "a --mode giving others x,"
 eq "$(cat "$M/loop/o/size")" 1048576 "loop/o/size unchanged by the refused"
 check "loop/o kept, loop/x and loop/p not made" test -d "$M/loop/o" -a ! -e "$M/loop/x" -a ! -e "$M/loop/p"
@@ -126,11 +127,13 @@ mkdir "$M/loop/o"
 put "$M/loop/o/size" 1M
 for who in other nsroot member; do
 	ok "$who" 'ls "$M/loop" >/dev/null && cd "$M/loop/o" && cat size name >/dev/null && [ -r size ] && [ ! -w size ]'
-	refused "$who" 'echo 2M > "$M/loop/o/size"' "$M/loop/o/error" "may not write /loop/o/size (owner $OWNER:$OWNER, mode 0644)"
-	refused "$who" 'mkdir "$M/loop/x"' "$M/loop/error" "may not change entries of /loop (owner $OWNER:$OWNER, mode 0755)"
+	refused "$who" 'echo 2M > "$M/loop/o/size"' "$M/loop/o/error" "may not write /loop/o/size (owner $OWNER, group $OWNER, mode 0644)"
+	refused "$who" 'mkdir "$M/loop/x"' "$M/loop/error" "may not change entries of /loop (owner $OWNER, group $OWNER, mode 0755)"
 	refused "$who" 'mv "$M/loop/o" "$M/loop/p"' "$M/loop/error" "may not change entries of /loop"
 	refused "$who" 'rmdir "$M/loop/o"' "$M/loop/error" "may not change entries of /loop"
 done
+contains "$(cat "$M/error")" "uid $MEMBER gid $MEMBER may not change entries of /loop" \
+	"rmdir's refusal also in the root's error"
 expect_err EPERM run other 'chmod 0777 "$M/loop/o/size"'
 contains "$(cat "$M/loop/o/error")" "chmod: owners and modes are the whole tree's" "chmod's reason"
 expect_err EPERM run other 'touch -c -d 2020-01-01 "$M/loop/o/size"'
@@ -151,8 +154,21 @@ stop_daemon
 t "--mode 0700: the owner only; a group member is other"
 start_daemon -o allow_other --owner $OWNER:$OWNER --mode 0700 --cache-timeout 0 || exit 1
 ok owner 'mkdir "$M/loop/a" && rmdir "$M/loop/a"'
-refused member 'ls "$M"' "$M/error" "may not list / (owner $OWNER:$OWNER, mode 0700)" "a --mode giving the group r,"
+refused member 'ls "$M"' "$M/error" "may not list / (owner $OWNER, group $OWNER, mode 0700)" "a --mode giving the group r,"
 refused primary 'cat "$M/version"' "$M/error" "may not search /" "a --mode giving the group x,"
+stop_daemon
+
+# ---------------------------------------------------------------------------
+t "--tenancy uid: a tenant's refusal goes to its own error files"
+start_daemon --tenancy uid --owner 0:$OWNER --mode 0775 --cache-timeout 0 || exit 1
+ok primary 'mkdir "$M/loop/t" && ls "$M/loop" | grep -qx t'
+refused other 'mkdir "$M/loop/x"' /dev/null
+eq "$(run other 'cat "$M/loop/error"')" \
+	"uid $OTHER gid $OTHER may not change entries of /loop (owner 0, group $OWNER, mode 0775): a --mode giving others wx allows it" \
+	"the refused tenant reads its reason in its loop/error"
+check "another tenant does not read it" run primary '! grep -q "uid '$OTHER'" "$M/loop/error" "$M/error"'
+check "nor does the host's loop/error" bash -c '! grep -q "uid '$OTHER'" "$M/loop/error" "$M/error"'
+ok primary 'rmdir "$M/loop/t"'
 stop_daemon
 
 finish
