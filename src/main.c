@@ -33,6 +33,7 @@ struct cli {
 	int reap;
 	int allow_host_devices;
 	int manage_external;
+	int allow_other;
 	int help;
 	int version;
 	char **allow;
@@ -75,6 +76,9 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("reap", reap),
 	CLI_OPT("allow_host_devices", allow_host_devices),
 	CLI_OPT("manage_external", manage_external),
+	/* FUSE's own option: stsfs passes it to the kernel always and keeps
+	 * its meaning itself (docs/security.md). */
+	CLI_OPT("allow_other", allow_other),
 	FUSE_OPT_KEY("allow_backing=%s", KEY_ALLOW_BACKING_O),
 	CLI_OPT("--allow-host-devices", allow_host_devices),
 	CLI_OPT("--manage-external", manage_external),
@@ -373,14 +377,15 @@ int main(int argc, char *argv[])
 	    (cli.log_level && parse_log_level(cli.log_level) != 0) || parse_tenancy(&cli) != 0)
 		goto out;
 	/* Tenants are other users: they need the mount and room to mkdir. */
-	if (tenancy_on()) {
-		fuse_opt_add_arg(&args, "-oallow_other");
-		if (!cli.mode)
-			opts.mode = 0777;
-	}
-
-	/* The kernel checks modes for other users; stsfs checks the rest. */
-	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=stsfs,subtype=stsfs");
+	if (tenancy_on() && !cli.mode)
+		opts.mode = 0777;
+	/* The kernel lets every user in and checks no modes: stsfs does both
+	 * (src/fuse/perm.c), so that every refusal says why in `error`.
+	 * Without -o allow_other only the mounter may use the tree, as FUSE
+	 * would have it. */
+	opts.mounter_only = !cli.allow_other && !tenancy_on();
+	opts.mounter = getuid();
+	fuse_opt_add_arg(&args, "-oallow_other,fsname=stsfs,subtype=stsfs");
 	if (fo.debug)
 		fuse_opt_add_arg(&args, "-d");
 	const char *worker = getenv(WORKER_ENV);

@@ -208,6 +208,9 @@ void ksys_kernel_release(char *buf, size_t len);
 
 /* The inode of pid's pid namespace (pid 0: this process's). */
 int kproc_pidns(pid_t pid, uint64_t *ino);
+/* Whether process pid runs in a user namespace (its uid_map is not the
+ * host's): 0 no, 1 yes, 2 yes and host uid is its root there; -1 unknown. */
+int kproc_userns(pid_t pid, uid_t uid);
 /* The pid namespaces and the real uids of every process now (sorted
  * arrays; free each). */
 int kproc_census(uint64_t **pidns, size_t *n_pidns, uid_t **uids, size_t *n_uids);

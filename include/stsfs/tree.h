@@ -27,6 +27,10 @@ struct options {
 	gid_t gid;
 	mode_t mode;
 	double cache_timeout; /* seconds the kernel may keep names; 0: none */
+	/* Mounted without -o allow_other (and without --tenancy): only the
+	 * uid that mounted the tree may use it (docs/security.md). */
+	bool mounter_only;
+	uid_t mounter;
 };
 extern struct options opts;
 

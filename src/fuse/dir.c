@@ -83,12 +83,17 @@ static int dirbuf_add_shown(void *arg, const char *internal)
 	return shown ? dirbuf_add(v->d, shown) : 0;
 }
 
-/* The listing of directory n as it is now, as req's caller sees it. */
-static int dirbuf_open(fuse_req_t req, struct node *n, struct dirbuf **out)
+/* The listing of directory n as it is now, as req's caller sees it;
+ * checked: whether the caller may list it (not for a dead worker's
+ * handle, which was checked when opened). */
+static int dirbuf_open(fuse_req_t req, struct node *n, bool checked, struct dirbuf **out)
 {
 	struct ctx c;
 	if (!n || !n->dir || !node_valid(n) || ctx_for_dir(n, &c) != 0 || view_enter(req, &c) != 0)
 		return -ENOENT;
+	int r = checked ? perm_check(req, n, &c, R_OK, NULL, "ls") : 0;
+	if (r < 0)
+		return r;
 	struct dirbuf *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -113,7 +118,7 @@ static int dirbuf_open(fuse_req_t req, struct node *n, struct dirbuf **out)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dirbuf *d;
-	int r = dirbuf_open(req, node_get(ino), &d);
+	int r = dirbuf_open(req, node_get(ino), true, &d);
 	if (r == 0 && !(fi->fh = handle_new(d, O_RDONLY, true))) {
 		dirbuf_free(d);
 		r = -ENOMEM;
@@ -133,7 +138,7 @@ static struct dirbuf *dirbuf_of(fuse_req_t req, fuse_ino_t ino, struct fuse_file
 	struct dirbuf *d = handle_get(fi->fh), *mine;
 	if (d)
 		return d;
-	int r = handle_foreign(fi->fh) ? dirbuf_open(req, node_get(ino), &mine) : -EBADF;
+	int r = handle_foreign(fi->fh) ? dirbuf_open(req, node_get(ino), false, &mine) : -EBADF;
 	if (r == 0 && (d = handle_adopt(fi->fh, mine)) != mine)
 		dirbuf_free(mine);
 	if (!d)
@@ -221,8 +226,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *shown, mode_
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	int r = perm_check(req, p, &c, W_OK | X_OK, shown, "mkdir");
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	/* ':' marks a tenant's internal names: no name a user gives has it. */
-	int r = strchr(shown, ':') ? why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", shown)
+	r = strchr(shown, ':') ? why_set(c.why, -EINVAL, "'%s': names have no ':' (allowed: A-Z a-z 0-9 _ . + -)", shown)
 				   : view_name(&c, shown, name, sizeof(name));
 	if (r < 0) {
 		report(&c, r, true, shown, "mkdir");
@@ -272,13 +282,23 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *shown, mode_
 }
 
 /* Resolves (parent, name) to an object directory ctx, or replies an error;
- * internal gets the object's internal name (view_name). */
-static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, struct ctx *c, char *internal)
+ * internal gets the object's internal name (view_name). The caller must
+ * be allowed to change parent's entries for op. */
+static bool object_ctx(fuse_req_t req, fuse_ino_t parent, const char *name, struct ctx *c, char *internal,
+		       const char *op)
 {
 	struct node *p = node_get(parent);
 	struct found f;
-	if (!p || !p->dir || ctx_for_dir(p, c) != 0 || view_enter(req, c) != 0 ||
-	    view_name(c, name, internal, NAME_MAX + 1) != 0 || !resolve(c, internal, &f)) {
+	if (!p || !p->dir || ctx_for_dir(p, c) != 0 || view_enter(req, c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return false;
+	}
+	int r = perm_check(req, p, c, W_OK | X_OK, name, op);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return false;
+	}
+	if (view_name(c, name, internal, NAME_MAX + 1) != 0 || !resolve(c, internal, &f)) {
 		fuse_reply_err(req, ENOENT);
 		return false;
 	}
@@ -294,7 +314,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ctx c;
 	char internal[NAME_MAX + 1];
-	if (!object_ctx(req, parent, name, &c, internal))
+	if (!object_ctx(req, parent, name, &c, internal, "rmdir"))
 		return;
 	int r = -EPERM;
 	if (c.kind->remove)
@@ -315,7 +335,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	struct ctx c;
 	char internal[NAME_MAX + 1], newinternal[NAME_MAX + 1];
-	if (!object_ctx(req, parent, name, &c, internal))
+	if (!object_ctx(req, parent, name, &c, internal, "rename"))
 		return;
 	struct ctx dirc;
 	ctx_up(&c, 1, &dirc);
@@ -349,11 +369,16 @@ static void refuse_file_op(fuse_req_t req, fuse_ino_t parent, const char *name, 
 {
 	struct node *p = node_get(parent);
 	struct ctx c;
-	if (p && p->dir && ctx_for_dir(p, &c) == 0) {
-		why_set(c.why, -EPERM, "cannot %s '%s': files in this tree are fixed by the object kind", what, name);
-		report(&c, -EPERM, false, NULL, "%s %s", what, name);
+	if (!p || !p->dir || ctx_for_dir(p, &c) != 0 || view_enter(req, &c) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
 	}
-	fuse_reply_err(req, EPERM);
+	int r = perm_check(req, p, &c, W_OK | X_OK, name, what);
+	if (r == 0) {
+		r = why_set(c.why, -EPERM, "cannot %s '%s': files in this tree are fixed by the object kind", what, name);
+		report(&c, r, false, NULL, "%s %s", what, name);
+	}
+	fuse_reply_err(req, -r);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

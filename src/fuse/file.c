@@ -149,9 +149,17 @@ static int open_fh(fuse_req_t req, struct node *n, int flags, bool reopened, str
 	int acc = flags & O_ACCMODE;
 	bool wants_write = acc != O_RDONLY;
 	bool wants_read = acc != O_WRONLY;
+	int r = reopened ? 0 : perm_check(req, n, &c, (wants_read ? R_OK : 0) | (wants_write || (flags & O_TRUNC) ? W_OK : 0),
+					   n->name, "open");
+	if (r < 0)
+		return r;
 	/* Root passes the permission bits; the table still decides. */
-	if ((wants_write && !(f->perm & 0200)) || (wants_read && !(f->perm & 0400)) || (wants_write && n->json))
+	if ((wants_write && !(f->perm & 0200)) || (wants_read && !(f->perm & 0400)) || (wants_write && n->json)) {
+		why_set(c.why, -EACCES, "%s is %s: no one may %s it", n->name,
+			(f->perm & 0200) && !n->json ? "write-only" : "read-only", wants_write ? "write" : "read");
+		report(&c, -EACCES, false, NULL, "%s open", n->name);
 		return -EACCES;
+	}
 	struct fh *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -162,7 +170,6 @@ static int open_fh(fuse_req_t req, struct node *n, int flags, bool reopened, str
 	h->writer = wants_write;
 	pthread_mutex_init(&h->text_lock, NULL);
 	h->id = next_fh_id();
-	int r = 0;
 	struct cancel cancel = CANCEL_INIT;
 	interruptible(req, &c, &cancel);
 	if (f->type == FT_DATA)

@@ -124,6 +124,18 @@ int view_name(struct ctx *c, const char *name, char *out, size_t len);
 const char *view_shown(const struct ctx *c, const char *internal);
 bool view_cached(const struct ctx *c, const char *name, bool cached);
 
+/* Permissions (perm.c): stsfs, not the kernel, checks modes. perm_check
+ * returns 0 when req's caller may search every directory above n and do
+ * mask (R_OK, W_OK, X_OK; 0: only the search) on n; else -EACCES, with the
+ * reason (who, n's owner and mode, the option that would allow it) in
+ * c->why, reported like report(c, -EACCES, ..., child, op). c is the
+ * request's ctx (view_enter done). perm_owner: the caller owns n, or is
+ * root. node_perm_attr (attr.c): n's owner and mode as checks use them
+ * (a file's bits from its table). */
+int perm_check(fuse_req_t req, struct node *n, struct ctx *c, int mask, const char *child, const char *op);
+bool perm_owner(fuse_req_t req, struct node *n);
+void node_perm_attr(struct node *n, uid_t *uid, gid_t *gid, mode_t *mode);
+
 /* Each file's share of the operations. */
 void attr_ops(struct fuse_lowlevel_ops *ops);
 void dir_ops(struct fuse_lowlevel_ops *ops);

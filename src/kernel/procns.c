@@ -98,3 +98,27 @@ int kproc_census(uint64_t **pidns, size_t *n_pidns, uid_t **uids, size_t *n_uids
 	*n_uids = n;
 	return 0;
 }
+
+int kproc_userns(pid_t pid, uid_t uid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return -1;
+	int r = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long inside, outside, count;
+		if (sscanf(line, "%lu %lu %lu", &inside, &outside, &count) != 3)
+			continue;
+		if (inside == 0 && outside == 0 && count == 4294967295ul)
+			break; /* the host's own map: no user namespace */
+		r = 1;
+		if (inside == 0 && outside == uid) {
+			r = 2;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
