@@ -130,7 +130,7 @@ static void hint(struct who *w, gid_t gid, mode_t mode, int mask, char *buf, siz
 static int refuse(struct ctx *c, bool quiet, bool top_level, const char *child, const char *op)
 {
 	if (quiet) {
-		errslot_set(errslot_for(c), c->why);
+		errslot_set(errslot_for(c), op, c->why);
 		log_msg(L_DEBUG, "refused %s of the root: %s", op, c->why);
 		return -EACCES;
 	}
