@@ -163,7 +163,7 @@ t "--tenancy uid: a tenant's refusal goes to its own error files"
 start_daemon --tenancy uid --owner 0:$OWNER --mode 0775 --cache-timeout 0 || exit 1
 ok primary 'mkdir "$M/loop/t" && ls "$M/loop" | grep -qx t'
 refused other 'mkdir "$M/loop/x"' /dev/null
-eq "$(run other 'cat "$M/loop/error"')" \
+eq "$(run other 'cat "$M/loop/error"' | reason)" \
 	"uid $OTHER gid $OTHER may not change entries of /loop (owner 0, group $OWNER, mode 0775): a --mode giving others wx allows it" \
 	"the refused tenant reads its reason in its loop/error"
 check "another tenant does not read it" run primary '! grep -q "uid '$OTHER'" "$M/loop/error" "$M/error"'
