@@ -49,7 +49,7 @@ struct registry loop_registry = {
 static int obj_init(struct obj *o)
 {
 	loop_of(o)->nr = -1;
-	loop_of(o)->backing_fd = -1;
+	loop_of(o)->writer.fd = -1;
 	/* The path is allocated: a fixed PATH_MAX per object was most of the
 	 * daemon's memory at ten thousand objects. */
 	return (loop_of(o)->backing = strdup("")) ? 0 : -ENOMEM;
@@ -59,9 +59,9 @@ static void obj_release(struct obj *o)
 {
 	struct loop_obj *lo = loop_of(o);
 	free(lo->backing);
-	free(lo->backing_view);
-	if (lo->backing_fd >= 0)
-		close(lo->backing_fd);
+	free(lo->writer.view);
+	if (lo->writer.fd >= 0)
+		close(lo->writer.fd);
 }
 
 int loop_set_backing(struct loop_obj *lo, const char *path)
@@ -170,11 +170,11 @@ struct loop_obj *loop_ctx_obj(struct ctx *c)
 static int loop_record(const struct loop_obj *lo, struct kv_block *b)
 {
 	int r = kv_add_str(b, "backing_file", lo->backing);
-	if (lo->backing_view)
-		r = r ? r : kv_add_str(b, "backing_view", lo->backing_view);
-	if (lo->backing_private)
+	if (lo->writer.view)
+		r = r ? r : kv_add_str(b, "backing_view", lo->writer.view);
+	if (lo->writer.private)
 		r = r ? r : kv_add_bool(b, "backing_private", true);
-	if (lo->backing_writer_ro)
+	if (lo->writer.read_only)
 		r = r ? r : kv_add_bool(b, "backing_writer_ro", true);
 	r = r ? r : reg_save_owner(&lo->obj, b);
 	r = r ? r : kv_add_u64(b, "size", lo->size);

@@ -19,13 +19,15 @@ struct loop_obj {
 	struct obj obj;         /* first: the registry's part */
 	/* configuration */
 	char *backing;          /* "" = owned image <image-dir>/NAME.img; never NULL */
-	/* backing_file as its writer named it (NULL: as backing), and the file
-	 * opened as the writer (-1: none kept; loop_backing.c). private: the
-	 * daemon's namespace has no path to it (backing is then the view);
-	 * writer_ro: the writer may only read it. */
-	char *backing_view;
-	int backing_fd;
-	bool backing_private, backing_writer_ro;
+	/* backing_file as its writer named it (view; NULL: as backing) and the
+	 * file opened as the writer (fd; -1: none kept). private: the daemon's
+	 * namespace has no path to it (backing is then the view); read_only:
+	 * the writer may only read it (loop_backing.c). */
+	struct loop_writer {
+		char *view;
+		int fd;
+		bool private, read_only;
+	} writer;
 	uint64_t size, offset, sizelimit;
 	uint32_t sector_size;
 	bool read_only, autoclear, partscan, direct_io;

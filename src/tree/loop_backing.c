@@ -147,21 +147,16 @@ static int resolve(const char *value, struct loop_backing *out, char *why)
 
 /* The backing fields of an object, to swap in and back. */
 struct fields {
-	char *backing, *view;
-	int fd;
-	bool private, writer_ro;
+	char *backing;
+	struct loop_writer writer;
 	uint64_t size;
 };
 
 static void swap(struct loop_obj *lo, struct fields *f)
 {
-	struct fields was = { lo->backing, lo->backing_view, lo->backing_fd, lo->backing_private,
-			      lo->backing_writer_ro, lo->size };
+	struct fields was = { lo->backing, lo->writer, lo->size };
 	lo->backing = f->backing;
-	lo->backing_view = f->view;
-	lo->backing_fd = f->fd;
-	lo->backing_private = f->private;
-	lo->backing_writer_ro = f->writer_ro;
+	lo->writer = f->writer;
 	lo->size = f->size;
 	*f = was;
 }
@@ -169,9 +164,9 @@ static void swap(struct loop_obj *lo, struct fields *f)
 static void drop(struct fields *f)
 {
 	free(f->backing);
-	free(f->view);
-	if (f->fd >= 0)
-		close(f->fd);
+	free(f->writer.view);
+	if (f->writer.fd >= 0)
+		close(f->writer.fd);
 }
 
 int loop_backing_store(struct loop_obj *lo, const char *value, char *why)
@@ -182,8 +177,8 @@ int loop_backing_store(struct loop_obj *lo, const char *value, char *why)
 		return r;
 	bool same = strcmp(b.view, b.host) == 0;
 	/* The size now follows the file. */
-	struct fields f = { strdup(b.host), same ? NULL : strdup(b.view), b.fd, b.private, b.writer_read_only, 0 };
-	if (!f.backing || (!same && !f.view)) {
+	struct fields f = { strdup(b.host), { same ? NULL : strdup(b.view), b.fd, b.private, b.writer_read_only }, 0 };
+	if (!f.backing || (!same && !f.writer.view)) {
 		drop(&f);
 		return why_set(why, -ENOMEM, "out of memory");
 	}
@@ -200,15 +195,15 @@ int loop_backing_store(struct loop_obj *lo, const char *value, char *why)
 int loop_backing_for_attach(struct loop_obj *lo, char *out, int *fd, char *why)
 {
 	*fd = -1;
-	if (lo->backing_writer_ro && !lo->read_only)
+	if (lo->writer.read_only && !lo->read_only)
 		return why_set(why, -EACCES, "the writer of backing_file may only read %s: echo 1 > read_only, or write "
 			       "backing_file as a user who may write it", loop_backing_shown(lo));
-	if (lo->backing_private && lo->backing_fd >= 0) {
+	if (lo->writer.private && lo->writer.fd >= 0) {
 		snprintf(out, PATH_MAX, "%s", lo->backing);
-		*fd = fcntl(lo->backing_fd, F_DUPFD_CLOEXEC, 0);
+		*fd = fcntl(lo->writer.fd, F_DUPFD_CLOEXEC, 0);
 		return *fd >= 0 ? 0 : why_set(why, -errno, "%s: %s", lo->backing, strerror(errno));
 	}
-	if (lo->backing_private)
+	if (lo->writer.private)
 		return why_set(why, -ENOENT, "backing_file %s was only in its writer's mount namespace, and the daemon "
 			       "restarted since it was written: write backing_file again", loop_backing_shown(lo));
 	return loop_check_backing(lo->backing, out, why);
@@ -216,10 +211,10 @@ int loop_backing_for_attach(struct loop_obj *lo, char *out, int *fd, char *why)
 
 const char *loop_backing_shown(const struct loop_obj *lo)
 {
-	return lo->backing_view ? lo->backing_view : lo->backing;
+	return lo->writer.view ? lo->writer.view : lo->backing;
 }
 
 int loop_backing_stat(const struct loop_obj *lo, struct stat *st)
 {
-	return lo->backing_fd >= 0 ? fstat(lo->backing_fd, st) : stat(lo->backing, st);
+	return lo->writer.fd >= 0 ? fstat(lo->writer.fd, st) : stat(lo->backing, st);
 }

@@ -37,12 +37,12 @@ static int load_fields(struct obj *o, const struct kv_block *b)
 	if (loop_set_backing(lo, bf && bf->str ? bf->str : "") != 0)
 		return -ENOMEM;
 	const struct kv *view = kv_get(b, "backing_view");
-	free(lo->backing_view);
-	lo->backing_view = view && view->str ? strdup(view->str) : NULL;
-	if (view && view->str && !lo->backing_view)
+	free(lo->writer.view);
+	lo->writer.view = view && view->str ? strdup(view->str) : NULL;
+	if (view && view->str && !lo->writer.view)
 		return -ENOMEM;
-	lo->backing_private = kv_flag(b, "backing_private");
-	lo->backing_writer_ro = kv_flag(b, "backing_writer_ro");
+	lo->writer.private = kv_flag(b, "backing_private");
+	lo->writer.read_only = kv_flag(b, "backing_writer_ro");
 	lo->size = kv_u64(b, "size");
 	lo->offset = kv_u64(b, "offset");
 	lo->sizelimit = kv_u64(b, "sizelimit");
