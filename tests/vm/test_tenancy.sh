@@ -162,9 +162,10 @@ for u in $U1 $U2; do
 	eq "$(ucat $u "$T/pool/vol/dev")" "$(dmdev "$u:pool-vol")" "uid $u: vol is $u:pool-vol"
 	check "uid $u: mkfs on its volume" as $u mkfs.ext4 -q -F "$T/pool/vol/data"
 	eq "$(kv "$MNT/tenants/$u/thin/pool/vol/probe" TYPE)" "ext4" "the host probes $u's volume"
-	# The pool's own dm device: read-only files (the kernel refuses the
-	# open), and rmdir refused by stsfs, naming the owner.
-	expect_err EACCES uput $u "$D/pool/table" "0 2048 zero"
+	# The pool's own dm device: writes and rmdir refused by stsfs, naming
+	# the owner (as for root: EBUSY, not a bare EACCES from the mode).
+	expect_err EBUSY uput $u "$D/pool/table" "0 2048 zero"
+	contains "$(ucat $u "$D/pool/error")" "belongs to thin/pool" "uid $u: the write's reason names the owner"
 	expect_err EBUSY as $u rmdir "$D/pool"
 	contains "$(ucat $u "$D/pool/error")" "belongs to thin/pool" "uid $u: dm/pool error names its owner as it knows it"
 done
