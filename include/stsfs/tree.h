@@ -27,6 +27,7 @@ struct options {
 	gid_t gid;
 	mode_t mode;
 	double cache_timeout; /* seconds the kernel may keep names; 0: none */
+	bool share_parent;    /* --propagation shared: the mount point's parent is a shared mount */
 };
 extern struct options opts;
 
