@@ -8,7 +8,8 @@
 # come back, objects intact, when the daemon starts again. With a private
 # parent (--propagation none) the namespace's copy keeps the connection:
 # the daemon lingers, says so in its log, and a second daemon on the state
-# directory is told which process holds it and why.
+# directory is told which process holds it and why. A namespace that binds
+# the mount point itself keeps its copy whatever the parent.
 . "$(dirname "$0")/lib.sh"
 
 SH=$WORK/shared
@@ -145,10 +146,27 @@ eq "$(ask B)" "$seen" "B sees loop/a again"
 eq "$(mounts_at "$SH")" 1 "still one mount at the parent"
 check "A ends" ns_stop A
 check "B ends" ns_stop B
-stop_daemon
+
+t "a namespace that binds the mount point itself (-v /sts:/sts) does not follow"
+rm -f "$WORK/C".*
+unshare --mount --propagation slave bash -c "mount --bind '$MNT' '$WORK/X' && mount --make-rslave '$WORK/X' &&
+	exec bash '$WORK/nsloop.sh' C '$WORK/X' '$WORK'" &
+check "the namespace" wait_ns C
+eq "$(ask C)" "$seen" "C sees loop/a"
+pid=$DAEMON_PID
+check "umount on the host" umount "$MNT"
+eq "$(ask C)" "$seen" "C still sees loop/a"
+check "the daemon lingers" kill -0 "$pid"
+check "C ends" ns_stop C
+check "then the daemon ends" ended "$pid"
+kill -9 "$pid" 2>/dev/null # a failed run: not left behind
+wait "$pid" 2>/dev/null
+DAEMON_PID=
 
 # ------------------------------------------ a private parent: the failure mode
 t "a private parent (--propagation none): the namespace keeps its copy"
+grep -v "is gone from this mount namespace" "$WORK/daemon.log" >"$WORK/daemon.log.1"
+mv "$WORK/daemon.log.1" "$WORK/daemon.log"
 # Private on every host (systemd makes / shared; a bind made private is not).
 mount --bind "$PRIV" "$PRIV" && mount --make-private "$PRIV"
 MNT=$PRIV/mnt
