@@ -258,7 +258,10 @@ static void explain_holder(const char *dir, int fd)
 	int here = mi >= 0 ? mountns_has_dev(mi, makedev(maj, min)) : -1;
 	if (mi >= 0)
 		close(mi);
-	if (!same_mntns(pid))
+	if (maj == 0 && min == 0)
+		log_msg(L_ERROR, "state directory %s is in use by another stsfs: process %ld serves %s; stop it first",
+			dir, pid, mp);
+	else if (!same_mntns(pid))
 		log_msg(L_ERROR,
 			"state directory %s is in use by another stsfs: process %ld serves %s in another mount "
 			"namespace; stop it there first",
@@ -274,9 +277,9 @@ static void explain_holder(const char *dir, int fd)
 			"mounted at %s, which is gone from this mount namespace but still mounted in others "
 			"(containers that bound it, without a shared parent to carry the unmount): it serves "
 			"them until they unmount it. Unmount it there (or stop them), or end it at once with "
-			"echo 1 > /sys/fs/fuse/connections/%u/abort (their calls then fail with ENOTCONN); "
-			"docs/containers.md, \"Mount propagation\"",
-			dir, pid, mp, min);
+			"kill %ld, or echo 1 > /sys/fs/fuse/connections/%u/abort (their calls then fail with "
+			"ENOTCONN); docs/containers.md, \"Mount propagation\"",
+			dir, pid, mp, pid, min);
 }
 
 /* Two daemons on one state directory would both think they own its

@@ -240,17 +240,20 @@ static void watch_mount(struct super *s)
 		"the mount at %s is gone from this mount namespace, but other mount namespaces still use "
 		"it (containers that bound it while its parent was not a shared mount), or files opened "
 		"before umount -l: this daemon serves them until they unmount it, and keeps the state "
-		"directory; to end it now: echo 1 > /sys/fs/fuse/connections/%u/abort "
+		"directory; to end it now: kill %ld, or echo 1 > /sys/fs/fuse/connections/%u/abort "
 		"(docs/containers.md, \"Mount propagation\")",
-		s->mountpoint, minor(s->dev));
+		s->mountpoint, (long)getpid(), minor(s->dev));
 }
 
 /* The connection's device and the mount table to watch; the lock notes
  * both for a second daemon. */
 static void watch_start(struct super *s)
 {
-	if (mountns_fuse_dev_at(s->mountpoint, &s->dev) != 1)
-		return; /* taken over from a store whose mount is not here */
+	if (mountns_fuse_dev_at(s->mountpoint, &s->dev) != 1) {
+		/* Taken over from a store whose mount is not here. */
+		holder_note(s->lock_fd, 0, s->mountpoint);
+		return;
+	}
 	holder_note(s->lock_fd, s->dev, s->mountpoint);
 	s->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	if (s->mountinfo_fd >= 0)

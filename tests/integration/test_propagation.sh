@@ -185,14 +185,14 @@ t "the lingering daemon says so in its log"
 for _ in $(seq 60); do grep -q "is gone from this mount namespace" "$WORK/daemon.log" && break; sleep 0.05; done
 log=$(grep "is gone from this mount namespace" "$WORK/daemon.log")
 contains "$log" "the mount at $MNT is gone from this mount namespace, but other mount namespaces still use it" "the warning"
-contains "$log" "echo 1 > /sys/fs/fuse/connections/$minor/abort" "how to end it"
+contains "$log" "to end it now: kill $DAEMON_PID, or echo 1 > /sys/fs/fuse/connections/$minor/abort" "how to end it"
 eq "$(grep -c "is gone from this mount namespace" "$WORK/daemon.log")" 1 "said once"
 
 t "a second daemon on the state dir says which process holds it and why"
 out=$("$STSFS" --state-dir "$STATE" --image-dir "$IMG" "$WORK/m2" 2>&1) && { fail "a second daemon started"; umount "$WORK/m2"; }
 contains "$out" "in use by another stsfs" "refused"
 contains "$out" "process $DAEMON_PID still serves the tree it mounted at $MNT, which is gone from this mount namespace" "names the lingering process"
-contains "$out" "echo 1 > /sys/fs/fuse/connections/$minor/abort" "and how to end it"
+contains "$out" "kill $DAEMON_PID, or echo 1 > /sys/fs/fuse/connections/$minor/abort" "and how to end it"
 
 t "the namespace's process ends: so does the daemon"
 pid=$DAEMON_PID
