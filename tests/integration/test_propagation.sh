@@ -9,12 +9,13 @@
 # parent (--propagation none) the namespace's copy keeps the connection:
 # the daemon lingers, says so in its log, and a second daemon on the state
 # directory is told which process holds it and why. A namespace that binds
-# the mount point itself keeps its copy whatever the parent.
+# the mount point follows only if it bound it while nothing was mounted
+# there; a bind of the mounted tree keeps its copy whatever the parent.
 . "$(dirname "$0")/lib.sh"
 
 SH=$WORK/shared
 PRIV=$WORK/private
-mkdir -p "$SH/mnt" "$PRIV/mnt" "$WORK/X" "$WORK/m2"
+mkdir -p "$SH/mnt" "$PRIV/mnt" "$WORK/X" "$WORK/Y" "$WORK/m2"
 MNT=$SH/mnt
 
 # The namespace side: a loop in the namespace that answers each request
@@ -130,22 +131,35 @@ DAEMON_PID=
 eq "$(ask A)" "gone" "A: gone"
 eq "$(ask B)" "gone" "B: gone"
 
+t "a namespace that binds the mount point while nothing is mounted there"
+# The bind is then of the directory, a slave of the shared parent: later
+# mounts on it follow (unlike a bind of the tree itself, below).
+rm -f "$WORK/D".*
+unshare --mount --propagation slave bash -c "mount --bind '$MNT' '$WORK/Y' && mount --make-rslave '$WORK/Y' &&
+	umount -l '$SH' && exec bash '$WORK/nsloop.sh' D '$WORK/Y' '$WORK'" &
+check "the namespace" wait_ns D
+eq "$(ask D)" "gone" "D: nothing yet"
+
 t "a restart reaches them: objects intact"
 start_daemon || exit 1
 eq "$(mounts_at "$SH")" 1 "still one mount at the parent (no stacked binds)"
 eq "$(ask A)" "$seen" "A sees loop/a again"
 eq "$(ask B)" "$seen" "B sees loop/a again"
+eq "$(ask D)" "$seen" "D sees loop/a"
 
 t "SIGKILL, then a restart"
 kill_daemon
 eq "$(ask A)" "gone" "A: gone after the kill"
 eq "$(ask B)" "gone" "B: gone after the kill"
+eq "$(ask D)" "gone" "D: gone after the kill"
 start_daemon || exit 1
 eq "$(ask A)" "$seen" "A sees loop/a again"
 eq "$(ask B)" "$seen" "B sees loop/a again"
+eq "$(ask D)" "$seen" "D sees loop/a again"
 eq "$(mounts_at "$SH")" 1 "still one mount at the parent"
 check "A ends" ns_stop A
 check "B ends" ns_stop B
+check "D ends" ns_stop D
 
 t "a namespace that binds the mount point itself (-v /sts:/sts) does not follow"
 rm -f "$WORK/C".*
