@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "stsfs/log.h"
+#include "stsfs/mountinfo.h"
 
 /* The whole of fd from its start, NUL-terminated; NULL on error. */
 static char *read_all(int fd)
@@ -56,56 +57,6 @@ static char *read_all(int fd)
 	return NULL;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *out = s;
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
-		    s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else
-			*out++ = *s;
-	}
-	*out = '\0';
-}
-
-struct mnt_line {
-	unsigned major, minor;
-	char *target; /* unescaped, in the line's buffer */
-	char *fstype;
-	bool shared;
-};
-
-/* Splits one mountinfo line (modified in place). 0, or -1 if malformed. */
-static int parse_line(char *line, struct mnt_line *m)
-{
-	char *save = NULL, *tok;
-	int field = 0;
-	m->shared = false;
-	m->target = m->fstype = NULL;
-	bool after_dash = false;
-	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 2 && sscanf(tok, "%u:%u", &m->major, &m->minor) != 2)
-			return -1;
-		if (field == 4)
-			m->target = tok;
-		if (after_dash) {
-			m->fstype = tok;
-			break;
-		}
-		if (field >= 6 && strcmp(tok, "-") == 0)
-			after_dash = true; /* the optional fields end here */
-		else if (field >= 6 && strncmp(tok, "shared:", 7) == 0)
-			m->shared = true;
-	}
-	if (!m->target || !m->fstype)
-		return -1;
-	unescape(m->target);
-	return 0;
-}
-
 /* The topmost mount at path in this namespace: 1 found (shared in *shared),
  * 0 none, -errno. */
 static int mount_at(const char *path, bool *shared)
@@ -121,8 +72,8 @@ static int mount_at(const char *path, bool *shared)
 	char *save = NULL;
 	/* Later lines are mounted later: the last one at path is on top. */
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct mnt_line m;
-		if (parse_line(line, &m) == 0 && strcmp(m.target, path) == 0) {
+		struct mountinfo_line m;
+		if (mountinfo_parse_line(line, &m) == 0 && strcmp(m.target, path) == 0) {
 			found = 1;
 			*shared = m.shared;
 		}
@@ -184,8 +135,8 @@ int mountns_has_dev(int fd, dev_t dev)
 	int found = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(buf, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
-		struct mnt_line m;
-		if (parse_line(line, &m) == 0 && makedev(m.major, m.minor) == dev)
+		struct mountinfo_line m;
+		if (mountinfo_parse_line(line, &m) == 0 && makedev(m.major, m.minor) == dev)
 			found = 1;
 	}
 	free(buf);
@@ -204,8 +155,8 @@ int mountns_fuse_dev_at(const char *path, dev_t *dev)
 	int found = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct mnt_line m;
-		if (parse_line(line, &m) == 0 && strcmp(m.target, path) == 0 && strncmp(m.fstype, "fuse", 4) == 0) {
+		struct mountinfo_line m;
+		if (mountinfo_parse_line(line, &m) == 0 && strcmp(m.target, path) == 0 && strncmp(m.fstype, "fuse", 4) == 0) {
 			found = 1;
 			*dev = makedev(m.major, m.minor);
 		}
