@@ -40,6 +40,10 @@ while [ -d "$work" ] && [ ! -e "$work/$name.stop" ]; do
 done
 EOF
 
+# A namespace that holds a copy of the mount keeps the daemon alive: on an
+# early exit they end first, or lib.sh's cleanup would wait for the daemon.
+trap 'for n in A B C D P; do touch "$WORK/$n.stop"; done; sleep 0.2; cleanup' EXIT
+
 # ns_slave NAME DIR: a namespace with a slave copy of every mount, reading DIR.
 ns_slave() {
 	rm -f "$WORK/$1".*
