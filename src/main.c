@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "stsfs/kernel.h"
 #include "stsfs/log.h"
+#include "stsfs/mountns.h"
 #include "stsfs/state.h"
 #include "stsfs/supervisor.h"
 #include "stsfs/tenancy.h"
@@ -30,6 +30,7 @@ struct cli {
 	char *log_level;
 	char *tenancy;
 	char *quota;
+	char *propagation;
 	int reap;
 	int allow_host_devices;
 	int manage_external;
@@ -63,6 +64,8 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("--tenancy %s", tenancy),
 	CLI_OPT("--quota=%s", quota),
 	CLI_OPT("--quota %s", quota),
+	CLI_OPT("--propagation=%s", propagation),
+	CLI_OPT("--propagation %s", propagation),
 	CLI_OPT("--reap", reap),
 	/* Every option also as a -o mount option, for mount -t fuse.stsfs
 	 * and /etc/fstab (docs/mount.md). */
@@ -73,6 +76,7 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("cache_timeout=%s", cache_timeout),
 	CLI_OPT("log_level=%s", log_level),
 	CLI_OPT("tenancy=%s", tenancy),
+	CLI_OPT("propagation=%s", propagation),
 	CLI_OPT("reap", reap),
 	CLI_OPT("allow_host_devices", allow_host_devices),
 	CLI_OPT("manage_external", manage_external),
@@ -132,11 +136,14 @@ static void usage(const char *prog)
 	       "                           tenants see only their own (implies -o allow_other, mode 0777)\n"
 	       "    --quota loops=N,dm=N,thin=N,bytes=SIZE  limits per tenant (EDQUOT)\n"
 	       "    --reap                 remove a tenant's objects when it goes away\n"
+	       "    --propagation shared|none  make the mount point's parent a shared mount (a bind of\n"
+	       "                           itself if need be), so that unmounts and restarts reach\n"
+	       "                           containers that bind it with rslave (shared); none: leave it\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          print the version\n"
 	       "Each also as a -o mount option: -o image_dir=DIR,state_dir=DIR,allow_backing=DIR,\n"
 	       "allow_host_devices,manage_external,owner=UID:GID,mode=MODE,cache_timeout=SECS,log_level=LEVEL,\n"
-	       "tenancy=MODE,reap (--quota has no -o form: its value has commas)\n"
+	       "tenancy=MODE,reap,propagation=shared|none (--quota has no -o form: its value has commas)\n"
 	       "(mount -t fuse.stsfs SOURCE MOUNTPOINT -o ...; SOURCE is ignored)\n\n",
 	       prog);
 	fuse_cmdline_help();
@@ -180,6 +187,16 @@ static int parse_cache_timeout(const char *s)
 	return 0;
 }
 
+static int parse_propagation(const char *s)
+{
+	if (strcmp(s, "shared") != 0 && strcmp(s, "none") != 0) {
+		fprintf(stderr, "stsfs: --propagation wants shared or none, not '%s'\n", s);
+		return -1;
+	}
+	opts.share_parent = strcmp(s, "shared") == 0;
+	return 0;
+}
+
 static int parse_log_level(const char *s)
 {
 	enum log_level level;
@@ -206,21 +223,6 @@ static int resolve_allowed(struct cli *cli)
 		opts.allow_backing[opts.n_allow_backing++] = strdup(real);
 	}
 	return 0;
-}
-
-/* Two daemons on one state directory would both think they own its objects. */
-static int lock_state_dir(const char *dir)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/.lock", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		log_msg(L_ERROR, "state directory %s is in use by another stsfs (%s)", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd; /* held for the life of the process */
 }
 
 /* Relative directories are taken from where stsfs was started; the
@@ -274,9 +276,10 @@ static int supervisor_main(struct fuse_args *args, const char *mountpoint, char 
 		log_msg(L_ERROR, "%s", why);
 		return 1;
 	}
-	if (lock_state_dir(opts.state_dir) < 0)
+	int lock_fd = holder_lock(opts.state_dir);
+	if (lock_fd < 0)
 		return 1;
-	return supervise(args, mountpoint, argv, foreground);
+	return supervise(args, mountpoint, argv, foreground, lock_fd);
 }
 
 /* A worker started by the supervisor (src/proc/supervisor.c). */
@@ -316,6 +319,7 @@ static void free_cli(struct cli *cli)
 	free(cli->log_level);
 	free(cli->tenancy);
 	free(cli->quota);
+	free(cli->propagation);
 }
 
 /* --tenancy, --quota, --reap (docs/tenancy.md). */
@@ -372,9 +376,11 @@ int main(int argc, char *argv[])
 	opts.manage_external = cli.manage_external;
 	opts.mode = 0755;
 	opts.cache_timeout = 1;
+	opts.share_parent = true;
 	if ((cli.owner && parse_owner(cli.owner) != 0) || (cli.mode && parse_mode(cli.mode) != 0) ||
 	    (cli.cache_timeout && parse_cache_timeout(cli.cache_timeout) != 0) ||
-	    (cli.log_level && parse_log_level(cli.log_level) != 0) || parse_tenancy(&cli) != 0)
+	    (cli.log_level && parse_log_level(cli.log_level) != 0) ||
+	    (cli.propagation && parse_propagation(cli.propagation) != 0) || parse_tenancy(&cli) != 0)
 		goto out;
 	/* Tenants are other users: they need the mount and room to mkdir. */
 	if (tenancy_on() && !cli.mode)

@@ -23,7 +23,8 @@ struct fuse_args;
  * execution of this program with argv. Under systemd (fdstore.h) the
  * connection and the map are stored in the service manager, and a start
  * that is handed them back serves that connection instead of mounting.
- * Returns the exit status. */
-int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground);
+ * lock_fd is the state directory's lock (mountns.h), noted with the
+ * connection once it is known. Returns the exit status. */
+int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground, int lock_fd);
 
 #endif

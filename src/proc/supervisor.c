@@ -30,13 +30,16 @@
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "stsfs/fdstore.h"
 #include "stsfs/log.h"
+#include "stsfs/mountns.h"
 #include "stsfs/takeover.h"
+#include "stsfs/tree.h"
 
 struct super {
 	struct fuse_session *se; /* NULL when the connection came from the store */
@@ -51,6 +54,13 @@ struct super {
 	bool stopping;
 	bool stored; /* the connection and the map are in the service manager */
 	bool keep;   /* stopping leaves the mount: a restart takes it over */
+	int lock_fd; /* the state directory's lock (mountns.h) */
+	/* Whether this namespace still has the mount: the mount table (POLLPRI
+	 * when it changes) and the connection's device. */
+	int mountinfo_fd;
+	dev_t dev;
+	double gone_since; /* when the mount was first missed; 0: present */
+	bool gone_said;
 };
 
 static double now_s(void)
@@ -205,6 +215,64 @@ static void unmount(struct super *s)
 	}
 }
 
+/* The mount gone from this namespace while the connection lives on: a
+ * copy of it in another mount namespace (a container that bound the tree
+ * while the parent was not shared), or files open after umount -l, keep
+ * it. Nothing else would tell the admin why the daemon did not end. The
+ * kernel ends the connection just after the mount goes when nothing else
+ * holds it: half a second later it is no race. */
+static void watch_mount(struct super *s)
+{
+	if (s->mountinfo_fd < 0 || s->gone_said || s->stopping)
+		return;
+	struct pollfd p = { .fd = s->mountinfo_fd, .events = POLLPRI };
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLPRI | POLLERR))) {
+		int r = mountns_has_dev(s->mountinfo_fd, s->dev);
+		if (r == 0 && !s->gone_since)
+			s->gone_since = now_s();
+		else if (r == 1)
+			s->gone_since = 0;
+	}
+	if (!s->gone_since || now_s() - s->gone_since < 0.5 || !connected(s))
+		return;
+	s->gone_said = true;
+	log_msg(L_WARNING,
+		"the mount at %s is gone from this mount namespace, but other mount namespaces still use "
+		"it (containers that bound it while its parent was not a shared mount), or files opened "
+		"before umount -l: this daemon serves them until they unmount it, and keeps the state "
+		"directory; to end it now: kill %ld, or echo 1 > /sys/fs/fuse/connections/%u/abort "
+		"(docs/containers.md, \"Mount propagation\")",
+		s->mountpoint, (long)getpid(), minor(s->dev));
+}
+
+/* The connection's device and the mount table to watch; the lock notes
+ * both for a second daemon. */
+static void watch_start(struct super *s)
+{
+	if (mountns_fuse_dev_at(s->mountpoint, &s->dev) != 1) {
+		/* Taken over from a store whose mount is not here. */
+		holder_note(s->lock_fd, 0, s->mountpoint);
+		return;
+	}
+	holder_note(s->lock_fd, s->dev, s->mountpoint);
+	s->mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (s->mountinfo_fd >= 0)
+		mountns_has_dev(s->mountinfo_fd, s->dev); /* read once: POLLPRI means a change after */
+}
+
+/* --propagation shared: before the mount, so that the mount is an event
+ * the shared parent carries to its slaves. A parent that cannot be shared
+ * (no CAP_SYS_ADMIN) leaves the tree working, only not followed. */
+static void share_parent(const char *mountpoint)
+{
+	char why[PATH_MAX + 128];
+	if (opts.share_parent && mountns_share_parent(mountpoint, why, sizeof(why)) < 0)
+		log_msg(L_WARNING,
+			"%s; containers that bind the parent will not see unmounts and restarts "
+			"(--propagation, docs/containers.md)",
+			why);
+}
+
 static void stop(struct super *s)
 {
 	unmount(s);
@@ -222,6 +290,7 @@ static void wait_a_while(struct super *s, double timeout_s)
 	if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
 		stop(s);
 	reap_stragglers(s);
+	watch_mount(s);
 }
 
 /* The first worker reports ready (it adopted the state dir's objects and
@@ -368,10 +437,12 @@ static void notify_ready(struct super *s)
 	fdstore_notify(msg, -1);
 }
 
-int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground)
+int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool foreground, int lock_fd)
 {
 	static const struct fuse_lowlevel_ops no_ops;
 	struct super s = { .argv = argv, .ready_fd = -1, .map_fd = -1, .mountpoint = mountpoint };
+	s.lock_fd = lock_fd;
+	s.mountinfo_fd = -1;
 	bool notify = fdstore_init();
 	int taken = take_over(&s);
 	if (taken < 0)
@@ -385,6 +456,7 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 		return 1;
 	int ret = 1, report = -1;
 	if (!taken) {
+		share_parent(mountpoint);
 		if (fuse_session_mount(s.se, mountpoint) != 0)
 			goto out;
 		s.fuse_fd = fuse_session_fd(s.se);
@@ -400,6 +472,7 @@ int supervise(struct fuse_args *args, const char *mountpoint, char **argv, bool 
 	}
 	if (!foreground && (report = detach()) < 0)
 		goto out_unmount;
+	watch_start(&s); /* after detach: the lock names the process that stays */
 	if (!foreground) { /* stderr is /dev/null now: the log goes to syslog, the workers' too */
 		log_to_syslog();
 		setenv(LOG_ENV, "syslog", 1);
@@ -440,6 +513,8 @@ out_unmount:
 	if (s.stored && !s.keep && !connected(&s))
 		fdstore_remove();
 out:
+	if (s.mountinfo_fd >= 0)
+		close(s.mountinfo_fd);
 	if (s.se)
 		fuse_session_destroy(s.se);
 	else if (taken) {
