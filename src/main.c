@@ -364,6 +364,12 @@ int main(int argc, char *argv[])
 	 * nothing here. */
 	if (cli.n_positional && fuse_opt_add_arg(&args, cli.positional[cli.n_positional - 1]) != 0)
 		goto out;
+	/* A worker reads its supervisor's command line: a relative mount
+	 * point is the starter's, resolved from the directory it started in. */
+	int cwd_fd;
+	const char *worker_env = getenv(WORKER_ENV);
+	if (worker_env && sscanf(worker_env, "%*d:%*d:%*d:%d", &cwd_fd) == 1 && fchdir(cwd_fd) != 0)
+		goto out;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (!fo.mountpoint) {

@@ -77,5 +77,14 @@ out=$(mount -t fuse.stsfs stsfs "$MNT" -o "$OPTS,mode=99x" 2>&1)
 eq "$?" "1" "mount's exit status"
 contains "$out" "--mode wants an octal mode" "the reason"
 check "nothing mounted" bash -c "! grep -q ' $MNT ' /proc/mounts"
+t "a relative mount point and relative directories, from where stsfs was started"
+check "stsfs mnt (relative)" bash -c "cd '$WORK' && '$STSFS' --image-dir images --state-dir state mnt"
+check "the tree answers" test -f "$MNT/version"
+check "mkdir loop/rel" mkdir "$MNT/loop/rel"
+check "its record is in the relative state dir" test -f "$STATE/loop/rel"
+check "rmdir loop/rel" rmdir "$MNT/loop/rel"
+check "umount" umount "$MNT"
+sleep 0.3
+
 rm -f "$HELPER"
 finish
