@@ -147,6 +147,8 @@ static int record_write(struct dm_obj *o, bool active, bool prepare_only, char *
 	r = r ? r : kv_add_bool(&b, "read_only", o->read_only);
 	r = r ? r : kv_add_bool(&b, "active", active);
 	r = r ? r : add_table_lines(&b, o->table);
+	if (o->renamed_from[0])
+		r = r ? r : kv_add_str(&b, "renamed_from", o->renamed_from);
 	if (r)
 		r = why_set(why, r, "out of memory saving state");
 	else if (prepare_only)
@@ -215,7 +217,43 @@ static int load_fields(struct obj *obj, const struct kv_block *b)
 	snprintf(o->uuid, sizeof(o->uuid), "%s", u && u->str ? u->str : "");
 	const struct kv *ro = kv_get(b, "read_only");
 	o->read_only = ro && ro->str && strcmp(ro->str, "1") == 0;
+	const struct kv *from = kv_get(b, "renamed_from");
+	snprintf(o->renamed_from, sizeof(o->renamed_from), "%s", from && from->str ? from->str : "");
 	return 0;
+}
+
+/* A rename a killed worker left half-done: the new record names the old
+ * one. The kernel's device takes the new name if it still has the old,
+ * and the old record goes. */
+static void finish_rename(struct dm_obj *o)
+{
+	struct kdm_info old_dev, new_dev;
+	bool has_old = kdm_info(o->renamed_from, &old_dev, NULL) == 0 && old_dev.exists;
+	bool has_new = kdm_info(o->obj.name, &new_dev, NULL) == 0 && new_dev.exists;
+	if (has_old && !has_new)
+		kdm_rename(o->renamed_from, o->obj.name, NULL);
+	struct obj *old = reg_get_owned(&dm_registry, o->renamed_from);
+	if (old) {
+		state_delete(STATE_KIND, o->renamed_from);
+		reg_forget(&dm_registry, old);
+		reg_put(&dm_registry, old);
+	}
+	log_msg(L_INFO, "dm/%s: renamed to dm/%s (finishing a rename the last worker was stopped in)",
+		o->renamed_from, o->obj.name);
+	o->renamed_from[0] = '\0';
+	dm_save(o, NULL);
+}
+
+static void finish_renames(void)
+{
+	for (;;) {
+		struct obj *o = dm_registry.owned;
+		while (o && !dm_of(o)->renamed_from[0])
+			o = o->next;
+		if (!o)
+			return;
+		finish_rename(dm_of(o));
+	}
 }
 
 /* Saved objects return to the registry as configured; whether one is active
@@ -223,6 +261,8 @@ static int load_fields(struct obj *obj, const struct kv_block *b)
 int dm_startup(char *why)
 {
 	int r = reg_load(&dm_registry, STATE_KIND, DM_NAME_MAX, load_fields, why);
+	if (!r)
+		finish_renames();
 	/* Start-up is single-threaded: nothing else walks the list yet. */
 	for (struct obj *o = dm_registry.owned; !r && o; o = o->next) {
 		struct kdm_info info;
@@ -440,26 +480,35 @@ int dm_name_free_locked(const char *name, char *why)
 	return 0;
 }
 
+/* The new record (naming the old) comes first, then the kernel's rename,
+ * then the old record goes: a kill anywhere leaves a record that start-up
+ * finishes (finish_rename), never a device no record names. */
 int dm_rename_locked(struct dm_obj *o, const char *newname, char *why)
 {
 	int r = dm_name_free_locked(newname, why);
-	if (!r && dm_is_active(o, NULL))
-		r = kdm_rename(o->obj.name, newname, why);
-	if (!r && o->obj.external)
-		log_msg(L_INFO, "dm/%s: renamed to dm/%s (stsfs did not make it)", o->obj.name, newname);
+	bool active = !r && dm_is_active(o, NULL);
+	if (!r && o->obj.external) {
+		r = active ? kdm_rename(o->obj.name, newname, why) : 0;
+		if (!r)
+			log_msg(L_INFO, "dm/%s: renamed to dm/%s (stsfs did not make it)", o->obj.name, newname);
+	}
 	if (r || o->obj.external)
 		return r;
 	char old[sizeof(o->obj.name)];
 	snprintf(old, sizeof(old), "%s", o->obj.name);
 	reg_rename_locked(&dm_registry, &o->obj, newname);
-	r = dm_save(o, why);
+	snprintf(o->renamed_from, sizeof(o->renamed_from), "%s", old);
+	r = record_write(o, active, false, why);
+	if (!r && active && (r = kdm_rename(old, newname, why)) != 0)
+		state_delete(STATE_KIND, newname);
 	if (r) { /* keep the kernel and the record in step */
-		if (dm_is_active(o, NULL))
-			kdm_rename(newname, old, NULL);
+		o->renamed_from[0] = '\0';
 		reg_rename_locked(&dm_registry, &o->obj, old);
 		return r;
 	}
 	state_delete(STATE_KIND, old);
+	o->renamed_from[0] = '\0';
+	dm_save(o, NULL); /* without renamed_from; if not, start-up drops it */
 	log_msg(L_INFO, "dm/%s: renamed to dm/%s", old, newname);
 	return 0;
 }

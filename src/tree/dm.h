@@ -34,6 +34,10 @@ struct dm_obj {
 	char uuid[DM_UUID_MAX + 1];
 	bool read_only;
 	char *response;    /* last message response */
+	/* While a rename is under way: the old name, in the new record, so
+	 * that a daemon killed between the record and the kernel's rename
+	 * finishes it at start-up. */
+	char renamed_from[DM_NAME_MAX + 1];
 };
 
 /* ---- the object (dm.c) ---- */

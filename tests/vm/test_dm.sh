@@ -509,6 +509,30 @@ eq "$(cat "$D/lin/active")" "1" "lin active after restart"
 eq "$(cat "$D/lin/table")" "$(dms_table lin)" "lin table after restart"
 eq "$(cat "$D/taken/active")" "0" "inactive object kept"
 
+t "a daemon killed inside a rename finishes it at start-up"
+# mv writes the new record (naming the old) before the kernel's rename and
+# deletes the old record after it: the records a kill leaves at each step.
+check "dm/k1" bash -c "mkdir '$D/k1' && echo '0 2048 zero' > '$D/k1/table' && echo 1 > '$D/k1/active'"
+check "dm/k3" bash -c "mkdir '$D/k3' && echo '0 2048 zero' > '$D/k3/table' && echo 1 > '$D/k3/active'"
+stop_daemon
+# k1 -> k2, killed before the kernel's rename; k3 -> k4, killed after it.
+for f in k1:k2 k3:k4; do
+	cp "$STATE/dm/${f%:*}" "$STATE/dm/${f#*:}"
+	echo "renamed_from=${f%:*}" >>"$STATE/dm/${f#*:}"
+done
+dmsetup rename k3 k4
+check "start" start_daemon
+for f in k1:k2 k3:k4; do
+	o=${f%:*} n=${f#*:}
+	check "dm/$n is there, active" test "$(cat "$D/$n/active")" = 1
+	check "dm/$o is gone" test ! -e "$D/$o"
+	check "the kernel's device is $n" bash -c "dmsetup info $n >/dev/null && ! dmsetup info $o >/dev/null 2>&1"
+	check "$o's record is gone" test ! -e "$STATE/dm/$o"
+	check "$n's record no longer names $o" bash -c "! grep -q '^renamed_from=' '$STATE/dm/$n'"
+	check "rmdir dm/$n" rmdir "$D/$n"
+done
+check "the start-up said so" grep -q "finishing a rename" "$WORK/daemon.log"
+
 t "the state directory full: activation and removal change nothing"
 stop_daemon
 FULL=$WORK/fullstate
