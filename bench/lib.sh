@@ -9,7 +9,11 @@ DAEMON_PID=
 # background job, so that its PID (for VmRSS) is known.
 start_daemon() {
 	mkdir -p "$1" "$2" "$3"
-	"$BUILD/stsfs" -f --image-dir "$2" --state-dir "$1" "$3" >"$W/daemon.log" 2>&1 &
+	# No shared self-bind of the work directory left behind (builds
+	# older than --propagation have none to leave).
+	local prop=()
+	"$BUILD/stsfs" --help 2>&1 | grep -q -- --propagation && prop=(--propagation none)
+	"$BUILD/stsfs" -f "${prop[@]}" --image-dir "$2" --state-dir "$1" "$3" >"$W/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	local i
 	for i in $(seq 100); do

@@ -48,7 +48,7 @@ echo "(to /dev/fuse: replies and cache notifications; data replies may also be s
 # with -d (libfuse's trace) for a warmed-up lifecycle.
 stop_daemon "$M"
 mkdir -p "$W/dstate" "$W/dimg"
-"$BUILD/stsfs" -d -f --image-dir "$W/dimg" --state-dir "$W/dstate" "$M" 2>"$W/trace.d" &
+"$BUILD/stsfs" -d -f --propagation none --image-dir "$W/dimg" --state-dir "$W/dstate" "$M" 2>"$W/trace.d" &
 DAEMON_PID=$!
 for _ in $(seq 100); do [ -d "$M/loop" ] && break; sleep 0.1; done
 "$BT" looptree 1 "$M/loop" 4M >/dev/null

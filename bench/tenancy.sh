@@ -26,7 +26,7 @@ start() { # start NAME [OPTIONS]
 	local d=$W/$1
 	shift
 	mkdir -p "$d/s" "$d/i" "$d/m"
-	"$BUILD/stsfs" -f --image-dir "$d/i" --state-dir "$d/s" "$@" "$d/m" 2>"$d/log" &
+	"$BUILD/stsfs" -f --propagation none --image-dir "$d/i" --state-dir "$d/s" "$@" "$d/m" 2>"$d/log" &
 	PIDS+=($!)
 	for _ in $(seq 100); do [ -d "$d/m/loop" ] && break; sleep 0.05; done
 	for i in $(seq "$N"); do mkdir "$d/m/loop/o$i"; done

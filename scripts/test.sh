@@ -41,5 +41,13 @@ for t in tests/vm/test_*.sh; do
 done
 run "bench smoke (bench/run.sh --tiny; never asserts on timings)" 900 bench/run.sh --tiny
 run "sanitizers: loop/, dm/ and thin/ suites under ASan+UBSan, fuzz targets 60 s each" 2400 scripts/sanitize.sh
+# What every suite and bench must leave: no mount of theirs (a daemon's,
+# or the shared self-bind of a mount point's parent), no loop device on
+# their files.
+leftovers() {
+	awk '$2 ~ /^\/var\/tmp\/stsfs-(test|bench|profile|fuzz)\./ { print "mount " $2 }' /proc/mounts
+	losetup -nO NAME,BACK-FILE 2>/dev/null | awk '$2 ~ /^\/var\/tmp\/stsfs-(test|bench|profile)\./ { print "loop " $1 " " $2 }'
+}
+run "nothing left behind by the suites" 60 bash -c "$(declare -f leftovers); out=\$(leftovers); [ -z \"\$out\" ] || { echo \"\$out\"; exit 1; }"
 echo "suites: $passed passed, $failed failed in $SECONDS s"
 [ "$failed" -eq 0 ]
