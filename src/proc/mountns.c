@@ -57,9 +57,10 @@ static char *read_all(int fd)
 	return NULL;
 }
 
-/* The topmost mount at path in this namespace: 1 found (shared in *shared),
- * 0 none, -errno. */
-static int mount_at(const char *path, bool *shared)
+/* The topmost mount at path in this namespace (of a FUSE file system only,
+ * with fuse_only): 1 found (its device and whether it is shared in *out;
+ * target and fstype are not kept), 0 none, -errno. */
+static int top_mount_at(const char *path, bool fuse_only, struct mountinfo_line *out)
 {
 	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -73,13 +74,23 @@ static int mount_at(const char *path, bool *shared)
 	/* Later lines are mounted later: the last one at path is on top. */
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct mountinfo_line m;
-		if (mountinfo_parse_line(line, &m) == 0 && strcmp(m.target, path) == 0) {
+		if (mountinfo_parse_line(line, &m) == 0 && strcmp(m.target, path) == 0 &&
+		    (!fuse_only || strncmp(m.fstype, "fuse", 4) == 0)) {
 			found = 1;
-			*shared = m.shared;
+			*out = (struct mountinfo_line){ .major = m.major, .minor = m.minor, .shared = m.shared };
 		}
 	}
 	free(buf);
 	return found;
+}
+
+static int mount_at(const char *path, bool *shared)
+{
+	struct mountinfo_line m;
+	int r = top_mount_at(path, false, &m);
+	if (r == 1)
+		*shared = m.shared;
+	return r;
 }
 
 int mountns_share_parent(const char *mountpoint, char *why, size_t len)
@@ -145,24 +156,11 @@ int mountns_has_dev(int fd, dev_t dev)
 
 int mountns_fuse_dev_at(const char *path, dev_t *dev)
 {
-	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char *buf = read_all(fd);
-	close(fd);
-	if (!buf)
-		return -EIO;
-	int found = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct mountinfo_line m;
-		if (mountinfo_parse_line(line, &m) == 0 && strcmp(m.target, path) == 0 && strncmp(m.fstype, "fuse", 4) == 0) {
-			found = 1;
-			*dev = makedev(m.major, m.minor);
-		}
-	}
-	free(buf);
-	return found;
+	struct mountinfo_line m;
+	int r = top_mount_at(path, true, &m);
+	if (r == 1)
+		*dev = makedev(m.major, m.minor);
+	return r;
 }
 
 /* ------------------------------------------------------------ the lock */
