@@ -10,7 +10,7 @@ rounds=${2:-3}
 scripts/build.sh
 W=$(mktemp -d /var/tmp/stsfs-bench.XXXXXX)
 mkdir -p "$W/mnt" "$W/img" "$W/state"
-build/stsfs --image-dir "$W/img" --state-dir "$W/state" "$W/mnt"
+build/stsfs --propagation none --image-dir "$W/img" --state-dir "$W/state" "$W/mnt"
 cleanup() {
 	rmdir "$W/mnt/loop/b" 2>/dev/null || true
 	umount "$W/mnt" 2>/dev/null || true
