@@ -108,6 +108,22 @@ static int open_as_writer(const struct kcaller *who, const char *value, const st
 	return r;
 }
 
+/* What the writer found: the host file it is (host: "" when the daemon's
+ * namespace has none), within policy, and a regular file. */
+static int judge(const struct kcaller *who, const char *value, int path_fd, struct stat *st, char *host, char *why)
+{
+	if (fstat(path_fd, st) < 0)
+		return why_set(why, -errno, "backing_file %s: %s", value, strerror(errno));
+	int r = kcaller_host_path(who, path_fd, host, PATH_MAX);
+	if (r < 0)
+		return why_set(why, r, "backing_file %s: %s", value, strerror(-r));
+	if (host[0] && (r = allowed(value, host, why)) != 0)
+		return r;
+	if (!S_ISREG(st->st_mode))
+		return why_set(why, -EINVAL, "backing_file %s is not a regular file", value);
+	return 0;
+}
+
 static int resolve(const char *value, struct loop_backing *out, char *why)
 {
 	const struct kcaller *who = kcaller_current();
@@ -120,15 +136,8 @@ static int resolve(const char *value, struct loop_backing *out, char *why)
 	struct stat st;
 	char host[PATH_MAX] = "";
 	bool read_only = false;
-	if (fstat(path_fd, &st) < 0)
-		r = why_set(why, -errno, "backing_file %s: %s", value, strerror(errno));
-	else if ((r = kcaller_host_path(who, path_fd, host, sizeof(host))) < 0)
-		r = why_set(why, r, "backing_file %s: %s", value, strerror(-r));
-	else if (host[0] && (r = allowed(value, host, why)) != 0)
-		;
-	else if (!S_ISREG(st.st_mode))
-		r = why_set(why, -EINVAL, "backing_file %s is not a regular file", value);
-	else
+	r = judge(who, value, path_fd, &st, host, why);
+	if (!r)
 		r = open_as_writer(who, value, &st, &fd, &read_only, why);
 	close(path_fd);
 	if (r)
