@@ -48,7 +48,10 @@ msg() { put "$D/$1/message" "$2"; } # msg NAME MESSAGE
 # ---------------------------------------------------------------- I/O
 
 # 4 MiB of random bytes; writes take slices of it so they can be compared.
+# Synced at once: $WORK is on 9p, and a lookup after drop_caches while its
+# writeback runs reads the host's half-written copy (docs/vm.md).
 head -c 4M /dev/urandom >"$WORK/rand"
+sync "$WORK/rand"
 
 wr() { # wr NAME OFFSET_KIB SIZE_KIB (SIZE at most 4096): random bytes, synced
 	dd if="$WORK/rand" of="$D/$1/data" bs=64K seek=$(($2 / 64)) count=$(($3 / 64)) \
