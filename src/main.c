@@ -35,6 +35,7 @@ struct cli {
 	int allow_host_devices;
 	int manage_external;
 	int allow_other;
+	int allow_root;
 	int help;
 	int version;
 	char **allow;
@@ -83,6 +84,9 @@ static const struct fuse_opt cli_spec[] = {
 	/* FUSE's own option: stsfs passes it to the kernel always and keeps
 	 * its meaning itself (docs/security.md). */
 	CLI_OPT("allow_other", allow_other),
+	/* FUSE's too: libfuse would refuse other users itself, before stsfs
+	 * could say why. Kept here as "the mounter and root". */
+	CLI_OPT("allow_root", allow_root),
 	FUSE_OPT_KEY("allow_backing=%s", KEY_ALLOW_BACKING_O),
 	CLI_OPT("--allow-host-devices", allow_host_devices),
 	CLI_OPT("--manage-external", manage_external),
@@ -397,6 +401,7 @@ int main(int argc, char *argv[])
 	 * would have it. */
 	opts.mounter_only = !cli.allow_other && !tenancy_on();
 	opts.mounter = getuid();
+	opts.root_too = cli.allow_root;
 	fuse_opt_add_arg(&args, "-oallow_other,fsname=stsfs,subtype=stsfs");
 	if (fo.debug)
 		fuse_opt_add_arg(&args, "-d");

@@ -31,6 +31,7 @@ struct options {
 	 * uid that mounted the tree may use it (docs/security.md). */
 	bool mounter_only;
 	uid_t mounter;
+	bool root_too; /* -o allow_root: root may use a mounter-only tree */
 	bool share_parent;    /* --propagation shared: the mount point's parent is a shared mount */
 };
 extern struct options opts;

@@ -164,9 +164,9 @@ static int refuse_mounter(struct who *w, struct ctx *c, bool quiet, const char *
 	char who[96];
 	describe(w, who, sizeof(who));
 	why_set(c->why, -EACCES,
-		"%s refused: mounted without -o allow_other, only uid %u (the mounter) may use the tree; "
+		"%s refused: mounted without -o allow_other, only uid %u (the mounter)%s may use the tree; "
 		"mount with -o allow_other (and --owner/--mode to say who may read and change it)",
-		who, (unsigned)opts.mounter);
+		who, (unsigned)opts.mounter, opts.root_too && opts.mounter != 0 ? " and root" : "");
 	return refuse(c, quiet, true, child, op);
 }
 
@@ -177,7 +177,7 @@ int perm_check(fuse_req_t req, struct node *n, struct ctx *c, int mask, const ch
 		return 0; /* root, the mounter: the common case costs nothing */
 	struct who w = { .req = req, .uid = fc->uid, .gid = fc->gid, .pid = fc->pid, .ngroups = -1 };
 	bool quiet = !n->parent && mask == 0;
-	if (opts.mounter_only && w.uid != opts.mounter)
+	if (opts.mounter_only && w.uid != opts.mounter && !(opts.root_too && w.uid == 0))
 		return refuse_mounter(&w, c, quiet, child, op);
 	if (w.uid == 0)
 		return 0;

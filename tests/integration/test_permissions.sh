@@ -79,6 +79,17 @@ check "nothing made by the refused" test ! -e "$M/loop/x"
 check "statfs is not refused (df)" run other 'stat -f "$M" >/dev/null'
 stop_daemon
 
+# FUSE's allow_root: libfuse would refuse others itself, with a bare EACCES
+# and nothing in error; stsfs keeps it. The mounter is root, so only root.
+t "-o allow_root: mounts; root may use the tree, others may not"
+check "-o allow_root mounts" start_daemon -o allow_root --owner $OWNER:$OWNER --cache-timeout 0
+check "allow_root is not passed to the kernel" bash -c "! grep ' $M fuse.stsfs .*allow_root' /proc/mounts"
+for who in owner other nsroot; do
+	refused "$who" 'ls "$M"' "$M/error" "refused: mounted without -o allow_other" "$HINT"
+done
+ok root 'ls "$M/loop" >/dev/null && cat "$M/version" >/dev/null'
+stop_daemon
+
 # ---------------------------------------------------------------------------
 t "-o allow_other --owner --mode 0750: the owner changes, the group reads, others nothing"
 start_daemon -o allow_other --owner $OWNER:$OWNER --mode 0750 --cache-timeout 0 || exit 1
@@ -88,7 +99,7 @@ for who in owner nsowner root; do
 	ok "$who" 'ls "$M/loop" | grep -qx a && cd "$M/loop/a" && [ -r size ] && [ -w size ] && cat size >/dev/null'
 	ok "$who" 'touch "$M/loop/a/size" && mv "$M/loop/a" "$M/loop/b" && rmdir "$M/loop/b"'
 done
-mkdir "$M/loop/o"
+mkdir -p "$M/loop/o" # kept from the first section
 put "$M/loop/o/size" 1M
 for who in member primary; do
 	ok "$who" 'ls "$M/loop" >/dev/null && stat "$M/loop/o/size" >/dev/null && cat "$M/loop/o/size" >/dev/null'
@@ -123,7 +134,7 @@ stop_daemon
 # ---------------------------------------------------------------------------
 t "-o allow_other, the default --mode 0755: others read, cannot change"
 start_daemon -o allow_other --owner $OWNER:$OWNER || exit 1
-mkdir "$M/loop/o"
+mkdir -p "$M/loop/o"
 put "$M/loop/o/size" 1M
 for who in other nsroot member; do
 	ok "$who" 'ls "$M/loop" >/dev/null && cd "$M/loop/o" && cat size name >/dev/null && [ -r size ] && [ ! -w size ]'
