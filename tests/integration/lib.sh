@@ -14,6 +14,10 @@ STATE=$WORK/state
 ALLOW=$WORK/allowed
 OUTSIDE=$WORK/outside
 mkdir -p "$MNT" "$IMG" "$STATE" "$ALLOW" "$OUTSIDE"
+# A daemon built with -Db_sanitize=address,undefined writes its reports to
+# files of their own (sanitizer.PID), whole, not interleaved with its log.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$WORK/sanitizer:print_stacktrace=1"
 DAEMON_PID=
 DAEMON_ARGS=()
 PASSED=0
@@ -236,8 +240,9 @@ finish() {
 	eq "$(ls "$IMG")" "" "images left behind"
 	# A daemon built with -Db_sanitize=address,undefined reports here.
 	local san
-	san=$(grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon.log" 2>/dev/null | head -60)
-	eq "$san" "" "sanitizer reports in the daemon log"
+	san=$(cat "$WORK"/sanitizer.* 2>/dev/null
+		grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon.log" 2>/dev/null)
+	eq "$(head -c 20000 <<<"$san")" "" "sanitizer reports"
 	echo "$(basename "$0"): $PASSED passed, $FAILED failed"
 	# $WORK goes at exit: what the daemon said is kept in the output.
 	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/daemon.log" ]; then
