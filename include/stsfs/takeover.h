@@ -51,6 +51,10 @@ struct map_header {
 	unsigned char init[MAP_INIT_MAX];
 	struct reqslot req[MAP_REQ_SLOTS];
 	struct valslot val[MAP_VALUE_SLOTS];
+	/* The answer to the request in req[i], kept after it in the slot's
+	 * buffer before it is written (0: none). Last in the header, so that a
+	 * map made before it was added reads as having none. */
+	uint32_t answer_len[MAP_REQ_SLOTS];
 };
 
 /* A node id is gen << 32 | slot: a freed slot comes back under a new id, so

@@ -110,7 +110,7 @@ ssize_t value_find(uint64_t fh, char **out);
 /* Requests in flight across a takeover (inflight.c): the session's I/O,
  * and answering what a dead worker left. */
 int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint32_t worker_epoch);
-int inflight_take_over(int fuse_fd);
+int inflight_take_over(int fuse_fd, unsigned *rewritten);
 bool inflight_replays(void);
 
 /* Tenancy's views (view.c): view_enter sets who calls and refuses a path

@@ -3,10 +3,19 @@
  * it does not, each worker thread reads /dev/fuse straight into a request
  * slot of the shared map, so a request is in the map the moment the kernel
  * hands it out, and stays marked until its answer is written; the next
- * worker answers what a dead one left. A worker killed after its answer
- * reached the kernel but before the mark was cleared has that request run
- * again: the kernel drops the second answer. STSFS_TAKEOVER=replay uses the
- * slots on any kernel (the tests do, to cover both ways natively). */
+ * worker answers what a dead one left.
+ *
+ * An answer is kept in the slot, after its request, before it is written:
+ * a worker killed between writing it and clearing the mark leaves it there,
+ * and the next worker writes it again (the kernel drops it if the first
+ * arrived) rather than running the request a second time. A second run
+ * would do its change twice and race with what the kernel does next once
+ * it has the answer (a RELEASE of the file, a FORGET of the node).
+ *
+ * STSFS_TAKEOVER=replay uses the slots on any kernel (the tests do, to
+ * cover both ways natively). STSFS_TAKEOVER=replay-answered also leaves
+ * each thread's last answer marked until the thread reads its next
+ * request, as a kill right after every answer would. */
 #include "glue.h"
 #include "stsfs/log.h"
 
@@ -26,6 +35,7 @@
 static struct shared_map *map;
 static uint32_t epoch;
 static bool replay_mode;
+static bool keep_answered;
 static struct fuse_session *session;
 static __thread int my_slot = -1;
 
@@ -37,6 +47,18 @@ bool inflight_replays(void)
 static struct fuse_in_header *slot_header(unsigned slot)
 {
 	return (struct fuse_in_header *)map_req_data(map, slot);
+}
+
+/* Where the answer to a slot's request is kept: after the request. */
+static size_t answer_offset(const struct fuse_in_header *ih)
+{
+	return (ih->len + 7u) & ~(size_t)7;
+}
+
+static void slot_clear(unsigned slot)
+{
+	__atomic_store_n(&map->hdr->answer_len[slot], 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&slot_header(slot)->len, 0, __ATOMIC_RELEASE);
 }
 
 static pthread_key_t slot_key;
@@ -56,7 +78,7 @@ static void release_slot(void *arg)
 	struct fuse_in_header *ih = slot_header(slot);
 	if (fuse_session_exited(session) && __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0 && replayable(ih))
 		return;
-	__atomic_store_n(&ih->len, 0, __ATOMIC_RELEASE);
+	slot_clear(slot);
 	__atomic_store_n(&map->hdr->req[slot].state, REQ_FREE, __ATOMIC_RELEASE);
 }
 
@@ -83,23 +105,45 @@ static ssize_t slot_read(int fd, void *buf, size_t len, void *userdata)
 		return read(fd, buf, len);
 	}
 	struct fuse_in_header *ih = slot_header((unsigned)my_slot);
-	__atomic_store_n(&ih->len, 0, __ATOMIC_RELEASE);
+	if (!keep_answered)
+		slot_clear((unsigned)my_slot);
 	ssize_t n = read(fd, ih, len < MAP_REQ_BUF ? len : MAP_REQ_BUF);
 	if (n > 0)
 		memcpy(buf, ih, (size_t)n);
 	return n;
 }
 
-/* An answer written clears its request's slot. */
+/* Copies the answer to the slot's request after it, then marks it kept.
+ * An answer that does not fit is not kept (the request runs again). */
+static void keep_answer(unsigned slot, const struct iovec *iov, int count)
+{
+	struct fuse_in_header *ih = slot_header(slot);
+	size_t at = answer_offset(ih), len = 0;
+	for (int i = 0; i < count; i++)
+		len += iov[i].iov_len;
+	if (at + len > MAP_REQ_BUF)
+		return;
+	unsigned char *p = (unsigned char *)ih + at;
+	for (int i = 0; i < count; p += iov[i].iov_len, i++)
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+	__atomic_store_n(&map->hdr->answer_len[slot], (uint32_t)len, __ATOMIC_RELEASE);
+}
+
+/* The answer to the slot's request is kept, written, and then the slot is
+ * cleared. Notifications (unique 0) and answers to other requests pass. */
 static ssize_t slot_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	ssize_t n = writev(fd, iov, count);
+	bool mine = false;
 	if (my_slot >= 0 && count > 0 && iov[0].iov_len >= sizeof(struct fuse_out_header)) {
 		const struct fuse_out_header *oh = iov[0].iov_base;
-		struct fuse_in_header *ih = slot_header((unsigned)my_slot);
-		if (oh->unique && oh->unique == ih->unique)
-			__atomic_store_n(&ih->len, 0, __ATOMIC_RELEASE);
+		const struct fuse_in_header *ih = slot_header((unsigned)my_slot);
+		mine = oh->unique && oh->unique == ih->unique && __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0;
 	}
+	if (mine)
+		keep_answer((unsigned)my_slot, iov, count);
+	ssize_t n = writev(fd, iov, count);
+	if (mine && !keep_answered)
+		slot_clear((unsigned)my_slot);
 	return n;
 }
 
@@ -139,7 +183,8 @@ int inflight_io(struct fuse_session *se, int fuse_fd, struct shared_map *m, uint
 	session = se;
 	if (pthread_key_create(&slot_key, release_slot) != 0)
 		return -1;
-	replay_mode = (want && strcmp(want, "replay") == 0) || !init_has_resend(m->hdr->init, m->hdr->init_len);
+	keep_answered = want && strcmp(want, "replay-answered") == 0;
+	replay_mode = (want && strncmp(want, "replay", 6) == 0) || !init_has_resend(m->hdr->init, m->hdr->init_len);
 	return fuse_session_custom_io(se, replay_mode ? &slots : &plain, fuse_fd);
 }
 
@@ -151,8 +196,21 @@ static void *replay_one(void *arg)
 	my_slot = (int)slot;
 	fuse_session_process_buf(session, &buf);
 	my_slot = -1;
+	slot_clear(slot);
 	__atomic_store_n(&map->hdr->req[slot].state, REQ_FREE, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* The answer a dead worker kept for the request in a slot, if it is there
+ * whole: its unique is the request's. */
+static const struct fuse_out_header *kept_answer(unsigned slot)
+{
+	const struct fuse_in_header *ih = slot_header(slot);
+	uint32_t len = __atomic_load_n(&map->hdr->answer_len[slot], __ATOMIC_ACQUIRE);
+	if (len < sizeof(struct fuse_out_header) || answer_offset(ih) + len > MAP_REQ_BUF)
+		return NULL;
+	const struct fuse_out_header *oh = (const void *)((const unsigned char *)ih + answer_offset(ih));
+	return oh->len == len && oh->unique == ih->unique ? oh : NULL;
 }
 
 /* FORGET is not answered, and running it twice would drop a reference the
@@ -164,9 +222,10 @@ static bool replayable(const struct fuse_in_header *ih)
 	       ih->opcode != FUSE_BATCH_FORGET && ih->opcode != FUSE_INIT && ih->opcode != FUSE_INTERRUPT;
 }
 
-/* A dead worker's slots: each unanswered request is answered by a thread
- * of its own (it may block, as a `wait` does); the rest are freed. */
-static unsigned replay_dead_workers(void)
+/* A dead worker's slots: a kept answer is written again (the kernel drops
+ * it if the first arrived); each request without one is answered by a
+ * thread of its own (it may block, as a `wait` does); the rest are freed. */
+static unsigned replay_dead_workers(int fuse_fd, unsigned *rewritten)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < MAP_REQ_SLOTS; i++) {
@@ -174,8 +233,15 @@ static unsigned replay_dead_workers(void)
 		if (rs->state == REQ_FREE || rs->epoch == epoch)
 			continue;
 		struct fuse_in_header *ih = slot_header(i);
+		const struct fuse_out_header *kept = kept_answer(i);
 		pthread_t t;
-		if (!replayable(ih) || __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) == 0) {
+		if (kept && __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) != 0) {
+			if (write(fuse_fd, kept, kept->len) < 0 && errno != ENOENT)
+				log_msg(L_WARNING, "writing a kept answer again: %s", strerror(errno));
+			++*rewritten;
+		}
+		if (kept || !replayable(ih) || __atomic_load_n(&ih->len, __ATOMIC_ACQUIRE) == 0) {
+			slot_clear(i);
 			rs->state = REQ_FREE;
 			continue;
 		}
@@ -198,11 +264,12 @@ static int notify_resend(int fuse_fd)
 }
 
 /* What the dead worker left unanswered is answered now: resent by the
- * kernel, or replayed from the slots. Returns how many were replayed, or
- * -errno. */
-int inflight_take_over(int fuse_fd)
+ * kernel, or replayed from the slots (*rewritten: answers it had kept and
+ * are written again). Returns how many were replayed, or -errno. */
+int inflight_take_over(int fuse_fd, unsigned *rewritten)
 {
+	*rewritten = 0;
 	if (replay_mode)
-		return (int)replay_dead_workers();
+		return (int)replay_dead_workers(fuse_fd, rewritten);
 	return notify_resend(fuse_fd);
 }

@@ -73,11 +73,13 @@ int worker_run(struct fuse_args *args, int fuse_fd, int map_fd, int ready_fd, bo
 	cache_start(se, opts.cache_timeout);
 	if (epoch > 1) {
 		cache_all_changed();
-		r = inflight_take_over(fuse_fd);
+		unsigned rewritten;
+		r = inflight_take_over(fuse_fd, &rewritten);
 		if (r < 0)
 			log_msg(L_ERROR, "asking the kernel to resend: %s", strerror(-r));
 		else if (inflight_replays())
-			log_msg(L_INFO, "worker %u took over, answering %d requests left in flight", epoch, r);
+			log_msg(L_INFO, "worker %u took over, answering %d requests left in flight (%u answers written again)",
+				epoch, r, rewritten);
 	}
 	char ready = 1;
 	if (write(ready_fd, &ready, 1) != 1 || close(ready_fd) != 0)

@@ -35,6 +35,29 @@ in_flight() {
 	[ "$ok" = 0 ] && [ "$rc" = 0 ]
 }
 
+# answered_then_killed: loop/x made and removed while the worker's threads
+# are held just after writing their answers (strace delays writev's
+# return), and the worker killed then. The answers reached the callers; the
+# next worker must not make either change again (a second mkdir would bring
+# back the object the caller removed).
+answered_then_killed() {
+	local worker tracer from
+	from=$(($(wc -l <"$WORK/daemon.log") + 1))
+	worker=$(worker_pid)
+	strace -f -qq -e trace=writev -e inject=writev:delay_exit=2000000 -o /dev/null -p "$worker" 2>/dev/null &
+	tracer=$!
+	for _ in $(seq 50); do
+		grep -q 'TracerPid:.*[1-9]' "/proc/$worker/status" && break
+		sleep 0.1
+	done
+	check "mkdir x" mkdir "$L/x"
+	check "rmdir x" rmdir "$L/x"
+	check "kill" kill_worker
+	wait "$tracer" 2>/dev/null
+	eq "$(tail -n "+$from" "$WORK/daemon.log" | grep -c 'loop/x: created')" 1 "x was made once"
+	check "x stays removed" test ! -e "$L/x"
+}
+
 run_mode() {
 	local mode=$1
 	export STSFS_TAKEOVER=$mode
@@ -112,6 +135,16 @@ print(" ".join(sorted(e.name for e in os.scandir(fd) if not e.name.startswith("l
 	if command -v strace >/dev/null; then
 		check "cat of a held request returns" in_flight "$L/a/size"
 		eq "$(cat "$WORK/inflight.out")" "4194304" "with the value"
+	fi
+
+	t "$mode: changes answered just before the kill are not made again"
+	if command -v strace >/dev/null; then
+		answered_then_killed
+		if [ "$mode" = replay ]; then
+			local again
+			again=$(grep -o '([0-9]* answers written again)' "$WORK/daemon.log" | tail -1 | tr -dc 0-9)
+			check "the kept answers were written again, not run ($again)" test "${again:-0}" -ge 2
+		fi
 	fi
 	eq "$(snapshot | sed 's/^b .*//')" "$(echo "$before" | sed 's/^b .*//')" "objects unchanged"
 
