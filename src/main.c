@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stsfs/crash.h"
 #include "stsfs/kernel.h"
 #include "stsfs/log.h"
 #include "stsfs/mountns.h"
@@ -296,6 +297,7 @@ static int worker_main(const char *env, struct fuse_args *args, struct cli *cli,
 		return WORKER_EXIT_FATAL;
 	}
 	unsetenv(WORKER_ENV);
+	crash_handlers_install();
 	int fds[] = { fuse_fd, map_fd, ready_fd, cwd_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		fcntl(fds[i], F_SETFD, FD_CLOEXEC);

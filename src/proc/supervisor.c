@@ -179,7 +179,7 @@ static enum ended worker_ended(struct super *s, int *status)
 	}
 	if (r == s->worker) {
 		s->worker = 0;
-		*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		*status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : -1;
 		return WIFEXITED(st) ? EXITED : KILLED;
 	}
 	if (r < 0 || leader_dead(s->worker)) {
@@ -354,8 +354,11 @@ static int serve(struct super *s)
 		pause = now_s() - started < 0.2 ? (pause ? pause * 2 : 0.05) : 0;
 		if (pause > 2)
 			pause = 2;
-		log_msg(L_WARNING, "the worker %s; starting another%s",
-			e == EXITED ? "exited" : "was killed", pause ? " after a pause" : "");
+		char how[64] = "";
+		if (e == KILLED && status < -1)
+			snprintf(how, sizeof(how), " by signal %d (%s)", -status, strsignal(-status));
+		log_msg(L_WARNING, "the worker %s%s; starting another%s", e == EXITED ? "exited" : "was killed", how,
+			pause ? " after a pause" : "");
 		if (pause)
 			wait_a_while(s, pause);
 	}

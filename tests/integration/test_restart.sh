@@ -148,6 +148,19 @@ print(" ".join(sorted(e.name for e in os.scandir(fd) if not e.name.startswith("l
 	fi
 	eq "$(snapshot | sed 's/^b .*//')" "$(echo "$before" | sed 's/^b .*//')" "objects unchanged"
 
+	t "$mode: a worker that crashes ends at once, says where, and the next one serves"
+	local from crashed
+	from=$(($(wc -l <"$WORK/daemon.log") + 1))
+	crashed=$(worker_pid)
+	check "SIGSEGV to the worker" kill -SEGV "$crashed"
+	for _ in $(seq 100); do [ "$(worker_pid)" != "$crashed" ] && [ -n "$(worker_pid)" ] && break; sleep 0.05; done
+	check "a new worker" test "$(worker_pid)" != "$crashed"
+	eq "$(cat "$L/a/size")" "4194304" "the tree answers"
+	check "the log names the signal" grep -q "worker thread $crashed: fatal signal 11 (Segmentation fault)" \
+		<(tail -n "+$from" "$WORK/daemon.log")
+	check "and the supervisor says how the worker ended" grep -q "the worker was killed by signal 11" \
+		<(tail -n "+$from" "$WORK/daemon.log")
+
 	t "$mode: SIGTERM to the supervisor unmounts, and both processes end"
 	local worker
 	worker=$(worker_pid)
