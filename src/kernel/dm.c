@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <libdevmapper.h>
 #include <stdarg.h>
@@ -145,12 +146,20 @@ static int task_run(struct dm_task *dmt, const char *what, const char *name, cha
 	return why_set(why, r, "%s %s: %s", what, name, dm_last_error[0] ? dm_last_error : strerror(-r));
 }
 
+/* libdm keeps the device node changes a task asks for (create, resume,
+ * remove, rename) on one list of its own, without a lock, until
+ * dm_udev_wait carries them out: two threads doing so at once corrupt it
+ * (a worker crashed in dm_udev_wait in the VM stress test). */
+static pthread_mutex_t node_ops_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Runs a task that changes device nodes, synchronised with udev when it
  * runs; without udev libdm makes the /dev/mapper nodes itself. Destroys dmt. */
 static int task_run_cookie(struct dm_task *dmt, const char *what, const char *name, char *why)
 {
 	uint32_t cookie = 0;
+	pthread_mutex_lock(&node_ops_lock);
 	if (!dm_task_set_cookie(dmt, &cookie, 0)) {
+		pthread_mutex_unlock(&node_ops_lock);
 		dm_task_destroy(dmt);
 		return why_set(why, -EIO, "%s %s: cannot set up udev synchronisation: %s", what, name, last_error());
 	}
@@ -159,6 +168,7 @@ static int task_run_cookie(struct dm_task *dmt, const char *what, const char *na
 	char err[STSFS_WHY_LEN];
 	snprintf(err, sizeof(err), "%s", dm_last_error);
 	dm_udev_wait(cookie);
+	pthread_mutex_unlock(&node_ops_lock);
 	dm_task_destroy(dmt);
 	if (r)
 		return why_set(why, r, "%s %s: %s", what, name, err[0] ? err : strerror(-r));

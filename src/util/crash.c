@@ -18,14 +18,20 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#ifndef __SANITIZE_ADDRESS__ /* the sanitizers report crashes themselves */
 static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 
 static void on_fatal(int sig, siginfo_t *si, void *ctx)
 {
 	(void)ctx;
-	char line[160];
-	int n = snprintf(line, sizeof(line), "stsfs[%ld]: error: worker thread %ld: fatal signal %d (%s) at address %p\n",
-			 (long)getpid(), (long)gettid(), sig, sigdescr_np(sig), si->si_addr);
+	char line[160], where[48];
+	/* A signal another process sent carries its pid, not an address. */
+	if (si->si_code <= 0)
+		snprintf(where, sizeof(where), "sent by pid %ld", (long)si->si_pid);
+	else
+		snprintf(where, sizeof(where), "at address %p", si->si_addr);
+	int n = snprintf(line, sizeof(line), "stsfs[%ld]: error: worker thread %ld: fatal signal %d (%s) %s\n",
+			 (long)getpid(), (long)gettid(), sig, sigdescr_np(sig), where);
 	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
 		n = 0;
 	void *frames[48];
@@ -35,11 +41,12 @@ static void on_fatal(int sig, siginfo_t *si, void *ctx)
 	 * at once for a signal sent. */
 	raise(sig);
 }
+#endif
 
 void crash_handlers_install(void)
 {
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-#ifndef __SANITIZE_ADDRESS__ /* the sanitizers report crashes themselves */
+#ifndef __SANITIZE_ADDRESS__
 	void *warm[1];
 	backtrace(warm, 1); /* loads libgcc now: not in the handler */
 	struct sigaction sa = { .sa_sigaction = on_fatal, .sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER };

@@ -243,6 +243,10 @@ finish() {
 	san=$(cat "$WORK"/sanitizer.* 2>/dev/null
 		grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon.log" 2>/dev/null)
 	eq "$(head -c 20000 <<<"$san")" "" "sanitizer reports"
+	# A worker that crashed logged the signal and a backtrace (src/util/crash.c);
+	# a signal sent on purpose (test_restart) says "sent by".
+	eq "$(grep -A40 'fatal signal.* at address' "$WORK/daemon.log" 2>/dev/null | head -60)" "" \
+		"worker crashes in the daemon log"
 	echo "$(basename "$0"): $PASSED passed, $FAILED failed"
 	# $WORK goes at exit: what the daemon said is kept in the output.
 	if [ "$FAILED" -gt 0 ] && [ -s "$WORK/daemon.log" ]; then

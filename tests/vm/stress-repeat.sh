@@ -48,11 +48,14 @@ mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/con
 watch &
 watcher=$!
 failed=0
+out=$(mktemp /tmp/stress-repeat.XXXXXX)
 for ((i = 1; i <= RUNS; i++)); do
 	echo "##### run $i of $RUNS at $(date +%T)"
-	timeout 900 bash tests/vm/test_stress.sh 2>&1 | grep -v 'FS-Cache\|9p,hostroot' | tail -8
-	[ "${PIPESTATUS[0]}" = 0 ] || failed=$((failed + 1))
+	timeout 900 bash tests/vm/test_stress.sh 2>&1 | grep -v 'FS-Cache\|9p,hostroot' >"$out"
+	[ "${PIPESTATUS[0]}" = 0 ] || { failed=$((failed + 1)); grep -A60 '^FAIL' "$out" | head -120; }
+	tail -8 "$out"
 done
 kill "$watcher"
+rm -f "$out"
 echo "stress-repeat: $failed of $RUNS runs failed"
 [ "$failed" = 0 ]
