@@ -23,6 +23,8 @@ done
 [ -n "$OLD" ] || { echo "usage: bench/ab_data.sh [--rounds N] [--mib N] OLD_BUILD" >&2; exit 2; }
 NEW=$(cd "${STSFS_BUILD_DIR:-build}" && pwd)
 W=$(mktemp -d /var/tmp/stsfs-bench.XXXXXX)
+BUILD=$NEW
+source bench/lib.sh # median
 PIDS=()
 cleanup() {
 	local side
@@ -60,7 +62,6 @@ start old "$OLD"
 for _ in $(seq "$ROUNDS"); do
 	for side in new old; do echo "$side $(read_ms "$side")"; done
 done >"$W/times"
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 n=$(awk '$1 == "new" { print $2 }' "$W/times" | median)
 o=$(awk '$1 == "old" { print $2 }' "$W/times" | median)
 echo "data read ${MIB} MiB (dd bs=1M), medians of $ROUNDS interleaved rounds, STSFS_TAKEOVER=${STSFS_TAKEOVER:-}"
